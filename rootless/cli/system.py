@@ -1,0 +1,124 @@
+"""System verbs: version, info, system df."""
+
+import json
+import os
+import sys
+
+from rootless import __version__
+from rootless.cli import out
+
+
+def register(sub) -> None:
+    p = sub.add_parser("version", help="show the version")
+    p.add_argument("-f", "--format", help="a Go-like template, or json")
+    p.set_defaults(handler=cmd_version)
+    group = sub.add_parser("system", help="manage rootless itself")
+    system = group.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=type(group))
+    for parent in (sub, system):
+        p = parent.add_parser("info", help="show where data lives and which features work here")
+        p.add_argument("-f", "--format", help="a Go-like template, or json")
+        p.set_defaults(handler=cmd_info)
+    p = system.add_parser("df", help="show disk usage")
+    p.add_argument("-v", "--verbose", action="store_true", help="show every image")
+    p.add_argument("--format", help="table, json, or a Go-like template")
+    p.set_defaults(handler=cmd_df)
+
+
+def _machine() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def version_info() -> dict:
+    return {"Client": {
+        "Version": __version__,
+        "Python": "%d.%d.%d" % sys.version_info[:3],
+        "Os": "linux", "Arch": _machine(),
+        "Executable": os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "",
+    }}
+
+
+def cmd_version(ctx, args):
+    info = version_info()
+    if args.format:
+        out(json.dumps(info) if args.format == "json" else _fmt().render(args.format, info))
+        return 0
+    c = info["Client"]
+    out("Client:\n Version:     %s\n Python:      %s\n OS/Arch:     %s/%s\n Executable:  %s"
+        % (c["Version"], c["Python"], c["Os"], c["Arch"], c["Executable"]))
+    return 0
+
+
+def system_info(ctx) -> dict:
+    from rootless import paths as paths_mod
+    p = ctx.paths()
+    images = []
+    if os.path.exists(p.images_index):
+        images = ctx.store().images()
+    return {
+        "Version": __version__,
+        "Python": "%d.%d.%d" % sys.version_info[:3],
+        "Architecture": _machine(),
+        "KernelVersion": os.uname().release,
+        "StorageRoot": p.root,
+        "StorageRootFilesystem": paths_mod.fs_type(p.root),
+        "StorageRootReason": p.root_reason,
+        "RunDir": p.run,
+        "Images": len(images),
+        "Uid": os.getuid(),
+    }
+
+
+def cmd_info(ctx, args):
+    info = system_info(ctx)
+    if args.format:
+        out(json.dumps(info) if args.format == "json" else _fmt().render(args.format, info))
+        return 0
+    out("\n".join([
+        "Client: rootless %s (Python %s)" % (info["Version"], info["Python"]),
+        "Server: none (rootless has no daemon)",
+        " Images: %d" % info["Images"],
+        " Storage root: %s" % info["StorageRoot"],
+        "  File system: %s" % info["StorageRootFilesystem"],
+        "  Chosen: %s" % info["StorageRootReason"],
+        " Run dir: %s" % info["RunDir"],
+        " Kernel: %s" % info["KernelVersion"],
+        " Architecture: %s" % info["Architecture"],
+        " User: uid %d" % info["Uid"],
+    ]))
+    return 0
+
+
+def disk_usage(store) -> list:
+    from rootless.image.streams import human_size
+    images = store.images() if os.path.exists(store.paths.images_index) else []
+    used = store.containers_using_images()
+    sizes, active_layers = {}, set()
+    for rec in images:
+        for d in rec.layers:
+            if d not in sizes:
+                meta = store.layer_info(d)
+                sizes[d] = meta.content_size if meta else 0
+            if rec.id in used:
+                active_layers.add(d)
+    total = sum(sizes.values())
+    reclaim = total - sum(sizes[d] for d in active_layers)
+    pct = " (%d%%)" % (100 * reclaim // total) if total else ""
+    zero = {"TotalCount": 0, "Active": 0, "Size": "0B", "Reclaimable": "0B"}
+    return [
+        {"Type": "Images", "TotalCount": len(images), "Active": len([r for r in images if r.id in used]),
+         "Size": human_size(total), "Reclaimable": human_size(reclaim) + pct},
+        dict(zero, Type="Containers"), dict(zero, Type="Local Volumes"), dict(zero, Type="Build Cache"),
+    ]
+
+
+def cmd_df(ctx, args):
+    rows = disk_usage(ctx.store())
+    out(_fmt().emit(rows, args.format, [("TYPE", "Type"), ("TOTAL", "TotalCount"), ("ACTIVE", "Active"),
+                                     ("SIZE", "Size"), ("RECLAIMABLE", "Reclaimable")]))
+    return 0
+
+
+def _fmt():
+    from rootless.cli import format
+    return format

@@ -1,0 +1,106 @@
+"""Image references, parsed and normalised as Docker does (pure functions).
+
+``busybox`` -> ``docker.io/library/busybox:latest``; ``host:5000/a/b@sha256:...`` keeps its
+registry and digest. The store keeps full names; the CLI shows Docker's familiar form.
+"""
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from rootless.errors import UsageError
+
+DEFAULT_DOMAIN = "docker.io"
+OFFICIAL_NAMESPACE = "library"
+DEFAULT_TAG = "latest"
+
+_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+(?::[0-9]{1,5})?\Z|\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?\Z")
+MAX_NAME = 255
+
+
+@dataclass(frozen=True)
+class Reference:
+    domain: str
+    path: str
+    tag: Optional[str] = None
+    digest: Optional[str] = None
+
+    @property
+    def repository(self) -> str:
+        return "%s/%s" % (self.domain, self.path)
+
+    @property
+    def familiar_repository(self) -> str:
+        """The repository as Docker prints it: ``busybox``, ``user/app``, ``host:5000/x``."""
+        if self.domain == DEFAULT_DOMAIN:
+            prefix = OFFICIAL_NAMESPACE + "/"
+            return self.path[len(prefix):] if self.path.startswith(prefix) else self.path
+        return self.repository
+
+    def __str__(self) -> str:
+        s = self.repository
+        if self.tag:
+            s += ":" + self.tag
+        if self.digest:
+            s += "@" + self.digest
+        return s
+
+    def with_tag(self, tag: str) -> "Reference":
+        return Reference(self.domain, self.path, tag, None)
+
+
+def parse(text: str, default_tag: bool = True) -> Reference:
+    """Parse an image reference, adding Docker Hub's defaults; raise UsageError if invalid."""
+    if not text or len(text) > MAX_NAME * 2 or text != text.strip() or any(c in text for c in "\0\n\r\t "):
+        raise UsageError("invalid reference format: %r" % text[:100])
+    rest, digest = text, None
+    if "@" in rest:
+        rest, digest = rest.split("@", 1)
+        if not _DIGEST.match(digest):
+            raise UsageError("invalid reference format: bad digest in %r" % text)
+    tag = None
+    last = rest.rsplit("/", 1)[-1]
+    if ":" in last:
+        rest, tag = rest.rsplit(":", 1)
+        if not _TAG.match(tag):
+            raise UsageError("invalid reference format: bad tag %r in %r" % (tag, text))
+    domain, path = _split_domain(rest)
+    if len(path) > MAX_NAME or not path or not all(_COMPONENT.match(c) for c in path.split("/")):
+        raise UsageError("invalid reference format: repository name must be lowercase "
+                         "letters, digits and separators: %r" % text)
+    if tag is None and digest is None and default_tag:
+        tag = DEFAULT_TAG
+    return Reference(domain, path, tag, digest)
+
+
+def _split_domain(name: str) -> "tuple[str, str]":
+    first, sep, remainder = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+        if not _DOMAIN.match(first):
+            raise UsageError("invalid reference format: bad registry host %r" % first)
+        return first, remainder
+    if name.startswith("index.docker.io/"):
+        name = name[len("index.docker.io/"):]
+    if "/" not in name:
+        name = OFFICIAL_NAMESPACE + "/" + name
+    return DEFAULT_DOMAIN, name
+
+
+def familiar(full: str) -> str:
+    """``docker.io/library/busybox:latest`` -> ``busybox:latest``."""
+    ref = parse(full, default_tag=False)
+    s = ref.familiar_repository
+    if ref.tag:
+        s += ":" + ref.tag
+    if ref.digest:
+        s += "@" + ref.digest
+    return s
+
+
+def is_id_prefix(text: str) -> bool:
+    """Whether ``text`` could be (a prefix of) an image ID rather than a name."""
+    hexpart = text[7:] if text.startswith("sha256:") else text
+    return 0 < len(hexpart) <= 64 and all(c in "0123456789abcdef" for c in hexpart)

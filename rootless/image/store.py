@@ -1,0 +1,411 @@
+"""The image store: content-addressed blobs, unpacked layers and an index of images.
+
+Layout under the storage root (see ``rootless.paths``)::
+
+    blobs/sha256/<hex>        manifests, configs and layer blobs, verified, read-only
+    layers/<hex>/diff/        a layer unpacked once per diff_id, shared by every image
+    layers/<hex>/meta.json    its record (blob, sizes, whiteouts, original owners)
+    images.json               the index: image ID -> manifest, layers, tags
+    tmp/                      work in progress (see ``fsutil.WorkDir``)
+    locks/                    flock files
+
+Crash safety: blobs and layers appear by ``rename`` after verification; an image is listed
+only when ``images.json`` (replaced atomically) names it, which happens after all its parts
+exist. A ``kill -9`` at any point leaves at worst unreferenced blobs/layers and abandoned
+work dirs, which ``collect_garbage`` removes.
+
+Concurrency: ``images.json`` changes under an exclusive index lock; each layer is unpacked
+under its own lock, so two loads sharing a layer store it once; loads hold the GC lock
+shared and garbage collection takes it exclusively, so GC never removes a layer a load has
+made but not yet listed.
+"""
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional
+
+from rootless import fsutil, paths as paths_mod
+from rootless.errors import Conflict, DigestMismatch, InvalidImage, NotFound, StoreError, UsageError
+from rootless.image import reference
+from rootless.image.streams import HashingReader, PeekReader, decompressing, sniff
+
+INDEX_VERSION = 1
+DEFAULT_MAX_LAYER_SIZE = 64 << 30  # 64 GiB uncompressed per layer: far above real images
+
+
+@dataclass
+class ImageRecord:
+    """One image in the index. ``id`` is the config digest, as Docker shows it."""
+
+    id: str
+    manifest: str
+    layers: List[str]
+    repo_tags: List[str] = field(default_factory=list)
+    repo_digests: List[str] = field(default_factory=list)
+    created: str = ""
+    size: int = 0
+    added: float = 0.0
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ImageRecord":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    diff_id: str
+    blob: str
+    media_type: str
+    blob_size: int
+    tar_size: int
+    content_size: int
+
+
+class Store:
+    def __init__(self, paths: paths_mod.Paths, max_layer_size: Optional[int] = None,
+                 debug: Optional[Callable[[str], None]] = None):
+        self.paths = paths
+        self.max_layer_size = max_layer_size or _env_size("ROOTLESS_MAX_LAYER_SIZE") or DEFAULT_MAX_LAYER_SIZE
+        self.debug = debug or (lambda msg: None)
+        self._ready = False
+
+    # -- set-up and locks ---------------------------------------------------------------
+
+    def ensure(self) -> "Store":
+        if not self._ready:
+            paths_mod.ensure_private_dir(self.paths.root)
+            for d in (self.paths.blobs, self.paths.layers, self.paths.tmp, self.paths.locks):
+                os.makedirs(d, mode=0o700, exist_ok=True)
+            paths_mod.notice_once(self.paths)
+            self._ready = True
+        return self
+
+    def lock(self, name: str, shared: bool = False, blocking: bool = True) -> fsutil.FileLock:
+        return fsutil.FileLock(os.path.join(self.paths.locks, name), shared, blocking)
+
+    def writing(self) -> fsutil.FileLock:
+        """Held (shared) by anything adding content; GC takes it exclusively."""
+        return self.lock("gc.lock", shared=True)
+
+    def work_dir(self, prefix: str = "work-") -> fsutil.WorkDir:
+        return fsutil.WorkDir(self.paths.tmp, prefix)
+
+    # -- blobs --------------------------------------------------------------------------
+
+    def has_blob(self, digest: str) -> bool:
+        return os.path.exists(self.paths.blob(digest))
+
+    def blob_path(self, digest: str) -> str:
+        path = self.paths.blob(digest)
+        if not os.path.exists(path):
+            raise NotFound("blob %s is missing from the store" % digest)
+        return path
+
+    def read_blob(self, digest: str) -> bytes:
+        with open(self.blob_path(digest), "rb") as f:
+            return f.read()
+
+    def commit_blob(self, tmp_path: str, digest: str) -> None:
+        """Move a verified file into the blob store (a no-op if it is there already)."""
+        final = self.paths.blob(digest)
+        if os.path.exists(final):
+            os.unlink(tmp_path)
+            return
+        os.chmod(tmp_path, 0o444)
+        os.replace(tmp_path, final)
+
+    def put_blob_bytes(self, data: bytes, expected: Optional[str] = None) -> str:
+        import hashlib
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if expected and expected != digest:
+            raise DigestMismatch("content of %s hashes to %s" % (expected, digest))
+        if not self.has_blob(digest):
+            fsutil.atomic_write(self.paths.blob(digest), data, 0o444)
+        return digest
+
+    # -- layers -------------------------------------------------------------------------
+
+    def layer_info(self, diff_id: str) -> Optional[LayerInfo]:
+        meta = fsutil.read_json(os.path.join(self.paths.layer(diff_id), "meta.json"))
+        if not meta or not self.has_blob(meta["blob"]):
+            return None
+        return LayerInfo(diff_id, meta["blob"], meta["media_type"], meta["blob_size"],
+                         meta["tar_size"], meta["record"]["content_size"])
+
+    def layer_meta(self, diff_id: str) -> dict:
+        meta = fsutil.read_json(os.path.join(self.paths.layer(diff_id), "meta.json"))
+        if meta is None:
+            raise NotFound("layer %s is not in the store" % diff_id)
+        return meta
+
+    def layer_diff(self, diff_id: str) -> str:
+        return os.path.join(self.paths.layer(diff_id), "diff")
+
+    def ingest_layer(self, open_blob: Callable[[], object], blob_digest: Optional[str] = None,
+                     diff_id: Optional[str] = None, what: str = "layer") -> LayerInfo:
+        """Verify, store and unpack one layer blob, unless the store has it already.
+
+        ``open_blob()`` returns a binary reader of the blob as stored in the source
+        (compressed or not). The expected digests are checked when given; for ``import``
+        neither is known and the layer is named by what it hashes to.
+        """
+        if diff_id:
+            existing = self.layer_info(diff_id)
+            if existing:
+                self.debug("layer %s already present" % diff_id[:19])
+                return existing
+            with self.lock("layer-" + paths_mod.digest_hex(diff_id)):
+                existing = self.layer_info(diff_id)
+                if existing:
+                    self.debug("layer %s unpacked meanwhile by another command" % diff_id[:19])
+                    return existing
+                return self._unpack_layer(open_blob, blob_digest, diff_id, what)
+        return self._unpack_layer(open_blob, blob_digest, diff_id, what)
+
+    def _unpack_layer(self, open_blob, blob_digest, diff_id, what) -> LayerInfo:
+        from rootless.storage import layers
+        started = time.monotonic()
+        with self.work_dir("layer-") as work:
+            blob_tmp = os.path.join(work.path, "blob")
+            layer_dir = os.path.join(work.path, "layer")
+            os.mkdir(layer_dir, 0o700)
+            os.mkdir(os.path.join(layer_dir, "diff"), 0o755)
+            with open_blob() as src, open(blob_tmp, "wb") as sink:
+                outer = HashingReader(src, what=what, sink=sink)
+                peek = PeekReader(outer)
+                compression = sniff(peek.head)
+                inner = HashingReader(decompressing(peek, compression), self.max_layer_size, what)
+                record = layers.unpack(inner, os.path.join(layer_dir, "diff"), self.debug)
+                inner.drain()
+                outer.drain()
+            if blob_digest and outer.digest != blob_digest:
+                raise DigestMismatch("%s: blob is %s but the manifest says %s; refusing the image"
+                                     % (what, outer.digest, blob_digest))
+            if diff_id and inner.digest != diff_id:
+                raise DigestMismatch("%s: uncompressed content is %s but the image config says "
+                                     "%s; refusing the image" % (what, inner.digest, diff_id))
+            diff_id = inner.digest
+            info = LayerInfo(diff_id, outer.digest, _media_type(compression), outer.count,
+                             inner.count, record.content_size)
+            fsutil.atomic_write_json(os.path.join(layer_dir, "meta.json"), {
+                "diff_id": diff_id, "blob": info.blob, "media_type": info.media_type,
+                "blob_size": info.blob_size, "tar_size": info.tar_size,
+                "ownership": "squashed", "record": record.to_json(),
+            })
+            self.commit_blob(blob_tmp, info.blob)
+            final = self.paths.layer(diff_id)
+            if os.path.exists(os.path.join(final, "meta.json")):
+                return self.layer_info(diff_id) or info
+            fsutil.remove_tree(final)  # a leftover without meta.json is incomplete
+            os.rename(layer_dir, final)
+            fsutil.fsync_dir(self.paths.layers)
+        self.debug("layer %s unpacked in %.2fs (%d entries)" % (diff_id[:19], time.monotonic() - started, record.entries))
+        return info
+
+    # -- the index ----------------------------------------------------------------------
+
+    def _read_index(self) -> Dict[str, ImageRecord]:
+        data = fsutil.read_json(self.paths.images_index, {"version": INDEX_VERSION, "images": {}})
+        if data.get("version") != INDEX_VERSION:
+            raise StoreError("%s has index version %r; this rootless understands %d"
+                             % (self.paths.images_index, data.get("version"), INDEX_VERSION))
+        return {k: ImageRecord.from_json(v) for k, v in data["images"].items()}
+
+    def _write_index(self, images: Dict[str, ImageRecord]) -> None:
+        fsutil.atomic_write_json(self.paths.images_index, {
+            "version": INDEX_VERSION, "images": {k: v.to_json() for k, v in images.items()}})
+
+    def images(self) -> List[ImageRecord]:
+        return sorted(self._read_index().values(), key=lambda r: (r.created, r.added), reverse=True)
+
+    def update_index(self, change: Callable[[Dict[str, ImageRecord]], object]):
+        """Apply ``change`` to the index under the index lock and write it atomically."""
+        self.ensure()
+        with self.lock("index.lock"):
+            images = self._read_index()
+            result = change(images)
+            self._write_index(images)
+            return result
+
+    def add_image(self, record: ImageRecord, tags: Iterable[str] = ()) -> ImageRecord:
+        """List an image whose blobs and layers are all in the store; move ``tags`` to it."""
+        for d in [record.id, record.manifest]:
+            self.blob_path(d)
+        for diff_id in record.layers:
+            if not self.layer_info(diff_id):
+                raise StoreError("layer %s of image %s is missing" % (diff_id, record.id))
+
+        def change(images):
+            current = images.get(record.id)
+            if current:
+                record.repo_tags = list(current.repo_tags)
+                record.repo_digests = sorted(set(current.repo_digests) | set(record.repo_digests))
+                record.added = current.added
+            _retag(images, record, tags)
+            images[record.id] = record
+            return record
+        return self.update_index(change)
+
+    def lookup(self, name: str) -> ImageRecord:
+        """Find an image by name[:tag], name@digest, full ID or unique ID prefix."""
+        images = self._read_index()
+        return find_image(images, name)
+
+    def tag(self, source: str, target: str) -> None:
+        ref = reference.parse(target)
+        if ref.digest:
+            raise InvalidImage("cannot tag with a digest: %s" % target)
+
+        def change(images):
+            record = images[find_image(images, source).id]
+            _retag(images, record, [str(ref)])
+        self.update_index(change)
+
+    def remove(self, name: str, force: bool = False, in_use: Iterable[str] = ()) -> List[str]:
+        """Docker's rmi: untag a name that is one of several tags, else delete the image.
+
+        Returns the Docker-style lines: ``Untagged: ...`` and ``Deleted: ...``.
+        """
+        in_use = set(in_use)
+
+        def change(images):
+            record = find_image(images, name)
+            lines = []
+            by_name = not reference.is_id_prefix(name) or _names_tag(record, name)
+            if by_name and len(record.repo_tags) > 1 and not force:
+                full = str(reference.parse(name))
+                record.repo_tags.remove(full)
+                return ["Untagged: " + reference.familiar(full)]
+            if record.id in in_use and not force:
+                raise Conflict("image %s is used by a container; remove the container first "
+                               "or use --force" % record.id[7:19])
+            if not by_name and len(record.repo_tags) > 1 and not force:
+                raise Conflict("image %s is referenced in multiple repositories (%s); "
+                               "name one, or use --force" % (record.id[7:19], ", ".join(
+                                   reference.familiar(t) for t in record.repo_tags)))
+            for t in record.repo_tags:
+                lines.append("Untagged: " + reference.familiar(t))
+            for d in record.repo_digests:
+                lines.append("Untagged: " + reference.familiar(d))
+            del images[record.id]
+            lines.append("Deleted: " + record.id)
+            return lines
+        lines = self.update_index(change)
+        self.collect_garbage(blocking=False)
+        return lines
+
+    # -- garbage ------------------------------------------------------------------------
+
+    def collect_garbage(self, blocking: bool = True) -> Dict[str, int]:
+        """Remove abandoned work, and blobs and layers no listed image references."""
+        self.ensure()
+        removed = {"work": 0, "blobs": 0, "layers": 0, "bytes": 0}
+        gc = self.lock("gc.lock", shared=False, blocking=blocking)
+        if not gc.acquire():
+            return removed  # a load is under way; the next command will collect
+        try:
+            removed["work"] = fsutil.WorkDir.collect_abandoned(self.paths.tmp)
+            with self.lock("index.lock"):
+                images = self._read_index()
+                keep_blobs, keep_layers = set(), set()
+                for rec in images.values():
+                    keep_blobs.update((rec.id, rec.manifest))
+                    for diff_id in rec.layers:
+                        keep_layers.add(paths_mod.digest_hex(diff_id))
+                        info = self.layer_info(diff_id)
+                        if info:
+                            keep_blobs.add(info.blob)
+                keep_blobs = {paths_mod.digest_hex(d) for d in keep_blobs}
+                for name in os.listdir(self.paths.layers):
+                    if name not in keep_layers:
+                        removed["bytes"] += _tree_size(os.path.join(self.paths.layers, name))
+                        fsutil.remove_tree(os.path.join(self.paths.layers, name))
+                        removed["layers"] += 1
+                for name in os.listdir(self.paths.blobs):
+                    if name not in keep_blobs:
+                        path = os.path.join(self.paths.blobs, name)
+                        removed["bytes"] += os.lstat(path).st_size
+                        os.unlink(path)
+                        removed["blobs"] += 1
+        finally:
+            gc.release()
+        return removed
+
+    def containers_using_images(self) -> Dict[str, List[str]]:
+        """Image ID -> container IDs, from each container's record under containers/."""
+        users: Dict[str, List[str]] = {}
+        try:
+            names = os.listdir(self.paths.containers)
+        except FileNotFoundError:
+            return users
+        for name in names:
+            rec = fsutil.read_json(os.path.join(self.paths.containers, name, "container.json"))
+            if rec and rec.get("image_id"):
+                users.setdefault(rec["image_id"], []).append(name)
+        return users
+
+
+def find_image(images: Dict[str, ImageRecord], name: str) -> ImageRecord:
+    """Docker's order: a name (with its default tag) first, then an image ID prefix."""
+    try:
+        ref = reference.parse(name)
+    except UsageError:
+        ref = None
+    if ref is not None:
+        full = str(ref)
+        for rec in images.values():
+            if full in rec.repo_tags or full in rec.repo_digests:
+                return rec
+    if reference.is_id_prefix(name):
+        hexpart = name[7:] if name.startswith("sha256:") else name
+        matches = [r for r in images.values() if r.id[7:].startswith(hexpart)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise Conflict("image ID prefix %r is ambiguous; give more characters" % name)
+    raise NotFound("no such image: %s" % name)
+
+
+def _names_tag(record: ImageRecord, name: str) -> bool:
+    try:
+        return str(reference.parse(name)) in record.repo_tags
+    except Exception:
+        return False
+
+
+def _retag(images: Dict[str, ImageRecord], record: ImageRecord, tags: Iterable[str]) -> None:
+    """Give ``record`` each tag, taking it from whichever image had it (as Docker does)."""
+    for tag in tags:
+        for other in images.values():
+            if other is not record and tag in other.repo_tags:
+                other.repo_tags.remove(tag)
+        if tag not in record.repo_tags:
+            record.repo_tags.append(tag)
+
+
+def _media_type(compression: str) -> str:
+    base = "application/vnd.oci.image.layer.v1.tar"
+    return base + ("+" + compression if compression else "")
+
+
+def _tree_size(path: str) -> int:
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in filenames:
+            try:
+                total += os.lstat(os.path.join(dirpath, n)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def _env_size(name: str) -> Optional[int]:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    from rootless.image.streams import parse_size
+    return parse_size(value)

@@ -1,0 +1,158 @@
+"""Readers that hash, count, bound and decompress byte streams in one pass.
+
+A layer blob flows: file -> HashingReader (blob digest) -> decompressor -> HashingReader
+(diff_id, size limit) -> tar unpack. Nothing is read twice and nothing is held whole.
+"""
+
+import hashlib
+import io
+from typing import Optional
+
+from rootless.errors import SizeLimitExceeded, Unsupported
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+BZIP2_MAGIC = b"BZh"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+
+
+class HashingReader(io.RawIOBase):
+    """Pass reads through, hashing (sha256) and counting them; refuse past ``limit``.
+
+    With ``sink``, everything read is also written there (the blob's copy in the store).
+    """
+
+    def __init__(self, raw, limit: Optional[int] = None, what: str = "stream", sink=None):
+        self.raw, self.limit, self.what, self.sink = raw, limit, what, sink
+        self.hash = hashlib.sha256()
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self.count += len(data)
+            if self.limit is not None and self.count > self.limit:
+                raise SizeLimitExceeded(
+                    "%s unpacks to more than %s; refusing it (a decompression bomb guard: "
+                    "raise --max-layer-size or ROOTLESS_MAX_LAYER_SIZE if the image is genuine)"
+                    % (self.what, human_size(self.limit)))
+            self.hash.update(data)
+            if self.sink is not None:
+                self.sink.write(data)
+        return data
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        """Read to the end (tar's trailing zero blocks count toward the digest)."""
+        while self.read(1 << 20):
+            pass
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self.hash.hexdigest()
+
+
+def sniff(head: bytes) -> str:
+    """The compression of a layer from its first bytes: gzip, zstd, or "" (plain tar)."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    if head.startswith(BZIP2_MAGIC):
+        return "bzip2"
+    if head.startswith(XZ_MAGIC):
+        return "xz"
+    return ""
+
+
+def decompressing(raw, compression: str):
+    """A reader of ``raw`` decompressed as ``compression`` (from ``sniff``)."""
+    if compression == "":
+        return raw
+    if compression == "gzip":
+        import gzip
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if compression == "zstd":
+        try:
+            from compression import zstd  # Python >= 3.14
+        except ImportError:
+            raise Unsupported("this layer is zstd-compressed and this Python has no zstd "
+                              "module (it arrived in 3.14); run rootless with Python 3.14+ "
+                              "or use an image with gzip layers")
+        return zstd.ZstdFile(raw, mode="rb")
+    if compression == "bzip2":
+        import bz2
+        return bz2.BZ2File(raw, mode="rb")
+    if compression == "xz":
+        import lzma
+        return lzma.LZMAFile(raw, mode="rb")
+    raise Unsupported("unknown compression %r" % compression)
+
+
+class PeekReader(io.RawIOBase):
+    """A reader that lets us look at the first bytes of a non-seekable stream."""
+
+    def __init__(self, raw, size: int = 8):
+        self.raw = raw
+        self.head = _read_fully(raw, size)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._pos < len(self.head):
+            if n is None or n < 0:
+                data = self.head[self._pos:] + self.raw.read()
+                self._pos = len(self.head)
+                return data
+            data = self.head[self._pos:self._pos + n]
+            self._pos += len(data)
+            return data
+        return self.raw.read(n)
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _read_fully(raw, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = raw.read(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def human_size(n: float) -> str:
+    """Docker's units: 1000-based, three significant digits (``5.58MB``, ``1.2GB``)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            if unit == "B":
+                return "%dB" % n
+            return ("%.3g" % n) + unit
+        n /= 1000.0
+    return "%dB" % n
+
+
+def parse_size(text: str) -> int:
+    """``10g``, ``512m``, ``1000000`` -> bytes (binary multiples, as Docker's --memory)."""
+    t = text.strip().lower().rstrip("b")
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    try:
+        if t and t[-1] in mult:
+            return int(float(t[:-1]) * mult[t[-1]])
+        return int(t)
+    except ValueError:
+        from rootless.errors import UsageError
+        raise UsageError("invalid size %r: use a number with an optional k, m, g or t suffix" % text)

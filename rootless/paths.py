@@ -1,0 +1,161 @@
+"""Where rootless keeps things: the single owner of every path.
+
+Storage root (images, layers, containers): ``--root`` / ``ROOTLESS_ROOT``, else
+``$XDG_DATA_HOME/rootless`` (``~/.local/share/rootless``). Home directories on HPC systems
+are often on NFS, Lustre or GPFS, where overlay mounts, xattrs and file locks misbehave;
+when the default lands on such a file system we use ``/var/tmp/rootless-$UID`` instead and
+say so once. An explicit root is always honoured.
+
+Run state: ``$XDG_RUNTIME_DIR/rootless`` when that directory exists and is ours, else
+``/tmp/rootless-run-$UID`` (mode 0700).
+
+Nothing here imports ctypes: the file-system type comes from /proc/self/mountinfo, so
+``info`` and ``ps`` stay cheap.
+"""
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+from rootless.errors import StoreError
+
+NETWORK_FS = frozenset({
+    "nfs", "nfs4", "lustre", "gpfs", "cifs", "smb3", "smbfs", "ceph", "afs", "panfs",
+    "beegfs", "9p", "fuse.glusterfs", "fuse.sshfs", "fuse.beegfs", "fuse.cvmfs",
+})
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every location rootless reads or writes, derived from two directories."""
+
+    root: str
+    run: str
+    root_reason: str = ""
+
+    @property
+    def blobs(self) -> str:
+        return os.path.join(self.root, "blobs", "sha256")
+
+    @property
+    def layers(self) -> str:
+        return os.path.join(self.root, "layers")
+
+    @property
+    def tmp(self) -> str:
+        return os.path.join(self.root, "tmp")
+
+    @property
+    def locks(self) -> str:
+        return os.path.join(self.root, "locks")
+
+    @property
+    def images_index(self) -> str:
+        return os.path.join(self.root, "images.json")
+
+    @property
+    def containers(self) -> str:
+        return os.path.join(self.root, "containers")
+
+    def blob(self, digest: str) -> str:
+        return os.path.join(self.blobs, digest_hex(digest))
+
+    def layer(self, diff_id: str) -> str:
+        return os.path.join(self.layers, digest_hex(diff_id))
+
+
+def digest_hex(digest: str) -> str:
+    """``sha256:<hex>`` -> ``<hex>``; anything else is refused (it becomes a file name)."""
+    algo, _, hexpart = digest.partition(":")
+    if algo != "sha256" or len(hexpart) != 64 or not all(c in "0123456789abcdef" for c in hexpart):
+        raise StoreError("not a sha256 digest: %r" % digest[:80])
+    return hexpart
+
+
+def fs_type(path: str) -> str:
+    """The type of the file system holding ``path`` (which need not exist yet)."""
+    path = os.path.realpath(path)
+    best, best_type = "", "unknown"
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                sep = fields.index("-")
+                mnt = _unescape(fields[4])
+                if _contains(mnt, path) and len(mnt) >= len(best):
+                    best, best_type = mnt, fields[sep + 1]
+    except (OSError, ValueError, IndexError):
+        pass
+    return best_type
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as octal.
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def _contains(mount: str, path: str) -> bool:
+    return mount == "/" or path == mount or path.startswith(mount.rstrip("/") + "/")
+
+
+def default_root(env=None) -> "tuple[str, str]":
+    """Pick the storage root and say why."""
+    env = os.environ if env is None else env
+    if env.get("ROOTLESS_ROOT"):
+        return env["ROOTLESS_ROOT"], "from ROOTLESS_ROOT"
+    data = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    preferred = os.path.join(data, "rootless")
+    kind = fs_type(preferred)
+    if kind in NETWORK_FS:
+        local = "/var/tmp/rootless-%d" % os.getuid()
+        return local, "%s is on %s, a network file system; using local %s" % (preferred, kind, local)
+    return preferred, "default"
+
+
+def default_run_dir(env=None) -> str:
+    env = os.environ if env is None else env
+    xdg = env.get("XDG_RUNTIME_DIR")
+    if xdg:
+        try:
+            st = os.stat(xdg)
+            if st.st_uid == os.getuid():
+                return os.path.join(xdg, "rootless")
+        except OSError:
+            pass
+    return "/tmp/rootless-run-%d" % os.getuid()
+
+
+def resolve(root: Optional[str] = None, env=None) -> Paths:
+    """The Paths for this invocation; nothing is created here."""
+    if root:
+        root, reason = root, "from --root"
+    else:
+        root, reason = default_root(env)
+    return Paths(root=os.path.abspath(root), run=default_run_dir(env), root_reason=reason)
+
+
+def ensure_private_dir(path: str) -> None:
+    """Create ``path`` (0700) if needed and check that it is ours and not a symlink."""
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError as e:
+        raise StoreError("cannot create %s: %s; choose another with --root" % (path, e.strerror))
+    if st.st_uid != os.getuid() or not os.path.isdir(path) or os.path.islink(path):
+        raise StoreError("%s is not a directory owned by you (uid %d); choose another with --root"
+                         % (path, os.getuid()))
+
+
+def notice_once(paths: Paths) -> None:
+    """Tell the user once per storage root that we moved it off a network file system."""
+    if not paths.root_reason.startswith("from") and paths.root_reason != "default":
+        marker = os.path.join(paths.root, ".location-notice")
+        if not os.path.exists(marker):
+            sys.stderr.write("rootless: notice: %s\n" % paths.root_reason)
+            try:
+                open(marker, "w").close()
+            except OSError:
+                pass

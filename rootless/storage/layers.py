@@ -1,0 +1,304 @@
+"""Unpack one image layer (an uncompressed tar stream) safely into an empty directory.
+
+Image layers are hostile input. The rules, in the order they are applied to each member:
+
+* The member name is made relative and normalised; a name that leaves the layer root
+  (``..``) refuses the whole layer.
+* Every directory on the way to a member was created by this unpack (we track the kind of
+  every path we made), so no member can be written through a symlink: a member whose path
+  crosses a symlink or a file refuses the layer. Nothing is ever resolved on the host.
+* Hardlinks may point only at files this layer already created, inside the root.
+* ``.wh.NAME`` and ``.wh..wh..opq`` (the OCI image spec's whiteouts) become overlayfs's own
+  marks in this layer's directory (a 0/0 character device; ``user.overlay.opaque=y``)
+  and are recorded in the layer's metadata, so drivers that cannot read those marks (copy)
+  apply them from the record. They never touch anything outside this directory.
+* Device nodes are skipped (an unprivileged user cannot make them) and reported; fifos
+  are kept. Extended attributes from the layer are not applied at all, so a layer cannot
+  plant ``user.overlay.*`` or ``trusted.overlay.*`` marks that change what the image shows.
+* Runs of zero bytes are written as holes, so sparse files stay sparse.
+* Files and directories are created owned by the caller (ownership squashed); the
+  original uid/gid of every entry not owned by 0:0 is recorded. Directory modes are
+  applied last, so a 0500 directory still receives its files.
+"""
+
+import errno
+import os
+import posixpath
+import stat
+import tarfile
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+from rootless.errors import InvalidImage, SizeLimitExceeded
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+OVERLAY_OPAQUE_XATTR = "user.overlay.opaque"
+CHUNK = 1 << 20
+_ZEROS = bytes(CHUNK)
+
+_DIR, _FILE, _OTHER = "d", "f", "o"
+
+
+@dataclass
+class LayerRecord:
+    """What an unpack learned; stored beside the layer as its metadata."""
+
+    whiteouts: List[str] = field(default_factory=list)
+    opaque_dirs: List[str] = field(default_factory=list)
+    owners: Dict[str, List[int]] = field(default_factory=dict)
+    skipped_devices: List[str] = field(default_factory=list)
+    content_size: int = 0
+    entries: int = 0
+    whiteout_marks: bool = True
+
+    def to_json(self) -> dict:
+        return {
+            "whiteouts": self.whiteouts, "opaque_dirs": self.opaque_dirs,
+            "owners": self.owners, "skipped_devices": self.skipped_devices,
+            "content_size": self.content_size, "entries": self.entries,
+            "whiteout_marks": self.whiteout_marks,
+        }
+
+
+def member_path(name: str) -> str:
+    """Normalise a member name to a path relative to the layer root, or refuse it.
+
+    Returns "" for the root itself. Pure: the policy half of the unpack.
+    """
+    if "\0" in name:
+        raise InvalidImage("layer member name contains a NUL byte: %r" % name[:100])
+    rel = posixpath.normpath("/" + name.lstrip("/")).lstrip("/")
+    raw_parts = name.replace("\\", "/").split("/")
+    if ".." in raw_parts and _escapes(name):
+        raise InvalidImage("layer member %r points outside the layer; refusing the image" % name[:200])
+    return "" if rel in (".", "") else rel
+
+
+def _escapes(name: str) -> bool:
+    depth = 0
+    for part in name.lstrip("/").split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False
+
+
+def classify_whiteout(rel: str) -> "tuple[str, str]":
+    """("opaque", dir) | ("whiteout", path) | ("meta", "") | ("", rel) for a member path."""
+    parent, base = posixpath.split(rel)
+    if base == OPAQUE_MARKER:
+        return "opaque", parent
+    if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+        return "meta", ""
+    if base.startswith(WHITEOUT_PREFIX):
+        target = base[len(WHITEOUT_PREFIX):]
+        if target in ("", ".", ".."):
+            raise InvalidImage("malformed whiteout %r in layer" % rel)
+        return "whiteout", posixpath.join(parent, target)
+    return "", rel
+
+
+class LayerUnpacker:
+    """Unpacks tar members into ``dest`` (an empty directory only this process writes)."""
+
+    def __init__(self, dest: str, debug: Optional[Callable[[str], None]] = None):
+        self.dest = dest
+        self.kinds: Dict[str, str] = {"": _DIR}
+        self.dir_meta: Dict[str, "tuple[int, int]"] = {}
+        self.record = LayerRecord()
+        self.debug = debug or (lambda msg: None)
+
+    def host(self, rel: str) -> str:
+        return self.dest + "/" + rel if rel else self.dest
+
+    # -- the walk ---------------------------------------------------------------------
+
+    def unpack(self, fileobj) -> LayerRecord:
+        try:
+            with tarfile.open(fileobj=fileobj, mode="r|", errorlevel=2) as tar:
+                for member in tar:
+                    self.record.entries += 1
+                    self._member(tar, member)
+        except tarfile.ReadError as e:
+            raise InvalidImage("layer is not a valid tar stream (%s)" % e)
+        except EOFError:
+            raise InvalidImage("layer is truncated")
+        self._finish_dirs()
+        return self.record
+
+    def _member(self, tar, m: tarfile.TarInfo) -> None:
+        rel = member_path(m.name)
+        if m.uid or m.gid:
+            self.record.owners[rel] = [m.uid, m.gid]
+        kind, target = classify_whiteout(rel)
+        if kind == "opaque":
+            self._opaque(target)
+        elif kind == "whiteout":
+            self._whiteout(target)
+        elif kind == "meta":
+            pass
+        elif rel == "":
+            if m.isdir():
+                self.dir_meta[""] = (stat.S_IMODE(m.mode), int(m.mtime))
+        elif m.isdir():
+            self._dir(rel, m)
+        elif m.isreg():
+            self._file(tar, rel, m)
+        elif m.issym():
+            self._prepare(rel)
+            os.symlink(m.linkname, self.host(rel))
+            self._utime(rel, m, follow=False)
+            self.kinds[rel] = _FILE
+        elif m.islnk():
+            self._hardlink(rel, m)
+        elif m.isfifo():
+            self._prepare(rel)
+            os.mkfifo(self.host(rel), stat.S_IMODE(m.mode) & 0o777)
+            self.kinds[rel] = _OTHER
+        elif m.ischr() or m.isblk():
+            self.record.skipped_devices.append(rel)
+            self.debug("skipped device node /%s (unprivileged users cannot create it)" % rel)
+        else:
+            self.debug("skipped unsupported tar member type %r: /%s" % (m.type, rel))
+
+    # -- paths --------------------------------------------------------------------------
+
+    def _parents(self, rel: str) -> None:
+        """Make sure every ancestor of ``rel`` is a directory this unpack created."""
+        parent = posixpath.dirname(rel)
+        if self.kinds.get(parent) == _DIR:
+            return
+        missing = []
+        while self.kinds.get(parent) != _DIR:
+            if parent in self.kinds:
+                raise InvalidImage("layer member /%s lies below /%s, which is not a directory; "
+                                   "refusing the image" % (rel, parent))
+            missing.append(parent)
+            parent = posixpath.dirname(parent)
+        for d in reversed(missing):
+            os.mkdir(self.host(d), 0o700)
+            self.kinds[d] = _DIR
+
+    def _prepare(self, rel: str) -> None:
+        """Make the parents of ``rel`` and clear whatever this layer put at ``rel`` before."""
+        self._parents(rel)
+        old = self.kinds.pop(rel, None)
+        if old is None:
+            return
+        if old == _DIR:
+            from rootless.fsutil import remove_tree
+            remove_tree(self.host(rel))
+            prefix = rel + "/"
+            for key in [k for k in self.kinds if k.startswith(prefix)]:
+                del self.kinds[key]
+            for key in [k for k in self.dir_meta if k == rel or k.startswith(prefix)]:
+                del self.dir_meta[key]
+        else:
+            os.unlink(self.host(rel))
+
+    # -- member kinds -----------------------------------------------------------------
+
+    def _dir(self, rel: str, m: tarfile.TarInfo) -> None:
+        if self.kinds.get(rel) != _DIR:
+            self._prepare(rel)
+            os.mkdir(self.host(rel), 0o700)
+            self.kinds[rel] = _DIR
+        self.dir_meta[rel] = (stat.S_IMODE(m.mode), int(m.mtime))
+
+    def _file(self, tar, rel: str, m: tarfile.TarInfo) -> None:
+        self._prepare(rel)
+        fd = os.open(self.host(rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            src = tar.extractfile(m)
+            written = _copy_sparse(src, fd, m.size)
+            self.record.content_size += written
+            os.fchmod(fd, stat.S_IMODE(m.mode))
+            os.utime(fd, (m.mtime, m.mtime))
+        finally:
+            os.close(fd)
+        self.kinds[rel] = _FILE
+
+    def _hardlink(self, rel: str, m: tarfile.TarInfo) -> None:
+        target = member_path(m.linkname)
+        if self.kinds.get(target) not in (_FILE, _OTHER):
+            raise InvalidImage("hardlink /%s -> /%s: the target is not a file of this layer; "
+                               "refusing the image" % (rel, target))
+        if target == rel:
+            return
+        self._prepare(rel)
+        os.link(self.host(target), self.host(rel), follow_symlinks=False)
+        self.kinds[rel] = _FILE
+
+    def _whiteout(self, rel: str) -> None:
+        self.record.whiteouts.append(rel)
+        if rel in self.kinds:
+            return  # the spec: a whiteout hides lower layers only, not this one's entry
+        self._parents(rel)
+        try:
+            os.mknod(self.host(rel), stat.S_IFCHR | 0o000, os.makedev(0, 0))
+            self.kinds[rel] = _OTHER
+        except OSError as e:
+            if e.errno not in (errno.EPERM, errno.EACCES, errno.EOPNOTSUPP):
+                raise
+            self.record.whiteout_marks = False
+
+    def _opaque(self, rel: str) -> None:
+        self.record.opaque_dirs.append(rel)
+        if self.kinds.get(rel) != _DIR:
+            self._prepare(rel)
+            os.mkdir(self.host(rel), 0o700)
+            self.kinds[rel] = _DIR
+        try:
+            os.setxattr(self.host(rel), OVERLAY_OPAQUE_XATTR, b"y")
+        except OSError:
+            self.record.whiteout_marks = False
+
+    def _utime(self, rel: str, m: tarfile.TarInfo, follow: bool) -> None:
+        try:
+            os.utime(self.host(rel), (m.mtime, m.mtime), follow_symlinks=follow)
+        except (OSError, NotImplementedError):
+            pass
+
+    def _finish_dirs(self) -> None:
+        """Directory modes and times last, deepest first: writing into a dir changes both."""
+        for rel in sorted(self.kinds, key=lambda r: r.count("/"), reverse=True):
+            if self.kinds[rel] != _DIR:
+                continue
+            mode, mtime = self.dir_meta.get(rel, (0o755, 0))
+            path = self.host(rel)
+            os.chmod(path, mode)
+            os.utime(path, (mtime, mtime))
+
+
+def _copy_sparse(src, fd: int, size: int) -> int:
+    """Copy ``size`` bytes, seeking over all-zero chunks; return the bytes copied."""
+    remaining = size
+    hole = False
+    while remaining:
+        chunk = src.read(min(CHUNK, remaining))
+        if not chunk:
+            raise InvalidImage("layer is truncated inside a file")
+        remaining -= len(chunk)
+        if chunk == _ZEROS[: len(chunk)]:
+            os.lseek(fd, len(chunk), os.SEEK_CUR)
+            hole = True
+        else:
+            view = memoryview(chunk)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+    if hole:
+        os.ftruncate(fd, size)
+    return size
+
+
+def unpack(fileobj, dest: str, debug=None) -> LayerRecord:
+    """Unpack the uncompressed tar stream ``fileobj`` into the empty directory ``dest``."""
+    return LayerUnpacker(dest, debug).unpack(fileobj)
+
+
+__all__ = ["unpack", "member_path", "classify_whiteout", "LayerRecord", "SizeLimitExceeded"]
