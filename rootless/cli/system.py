@@ -1,6 +1,5 @@
 """System verbs: version, info, system df."""
 
-import json
 import os
 import sys
 
@@ -41,7 +40,7 @@ def version_info() -> dict:
 def cmd_version(ctx, args):
     info = version_info()
     if args.format:
-        out(json.dumps(info) if args.format == "json" else _fmt().render(args.format, info))
+        out(_json(info) if args.format == "json" else _fmt().render(args.format, info))
         return 0
     c = info["Client"]
     out("Client:\n Version:     %s\n Python:      %s\n OS/Arch:     %s/%s\n Executable:  %s"
@@ -72,7 +71,7 @@ def system_info(ctx) -> dict:
 def cmd_info(ctx, args):
     info = system_info(ctx)
     if args.format:
-        out(json.dumps(info) if args.format == "json" else _fmt().render(args.format, info))
+        out(_json(info) if args.format == "json" else _fmt().render(args.format, info))
         return 0
     out("\n".join([
         "Client: rootless %s (Python %s)" % (info["Version"], info["Python"]),
@@ -122,3 +121,8 @@ def cmd_df(ctx, args):
 def _fmt():
     from rootless.cli import format
     return format
+
+
+def _json(obj) -> str:
+    import json
+    return json.dumps(obj)
