@@ -179,9 +179,10 @@ class WorkDir:
             return 0
         for name in names:
             path = os.path.join(tmp_root, name)
-            if name.endswith(cls.LOCK_SUFFIX):
-                if os.path.lexists(path[: -len(cls.LOCK_SUFFIX)]):
-                    continue
+            orphan_lock = name.endswith(cls.LOCK_SUFFIX)
+            if orphan_lock:
+                if os.path.lexists(path[: -len(cls.LOCK_SUFFIX)]) or not os.path.exists(path):
+                    continue  # its directory is still there, or it went with it just now
                 path = path[: -len(cls.LOCK_SUFFIX)]
             lock = FileLock(path + cls.LOCK_SUFFIX, blocking=False)
             if not lock.acquire():
@@ -189,7 +190,7 @@ class WorkDir:
             try:
                 remove_tree(path)
                 _unlink_quietly(path + cls.LOCK_SUFFIX)
-                removed += 1
+                removed += 0 if orphan_lock else 1
             finally:
                 lock.release()
         return removed

@@ -106,7 +106,8 @@ def default_root(env=None) -> "tuple[str, str]":
     env = os.environ if env is None else env
     if env.get("ROOTLESS_ROOT"):
         return env["ROOTLESS_ROOT"], "from ROOTLESS_ROOT"
-    data = env.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    home = env.get("HOME") or os.path.expanduser("~")
+    data = env.get("XDG_DATA_HOME") or os.path.join(home, ".local", "share")
     preferred = os.path.join(data, "rootless")
     kind = fs_type(preferred)
     if kind in NETWORK_FS:

@@ -86,13 +86,13 @@ def _go_string(value: Any) -> str:
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:
-    """Columns padded like Docker's tabwriter: width of the widest cell plus three spaces."""
+    """Columns padded like Docker's tabwriter (minimum width 10, padding 3)."""
     if not rows:
         return ""
     widths = [max(len(r[i]) for r in rows if i < len(r)) for i in range(max(len(r) for r in rows))]
     lines = []
     for r in rows:
-        cells = [c.ljust(widths[i] + 3) if i < len(r) - 1 else c for i, c in enumerate(r)]
+        cells = [c.ljust(max(10, widths[i] + 3)) if i < len(r) - 1 else c for i, c in enumerate(r)]
         lines.append("".join(cells).rstrip())
     return "\n".join(lines)
 
@@ -149,7 +149,7 @@ def human_duration(seconds: float) -> str:
         return "About a minute"
     if minutes < 60:
         return "%d minutes" % minutes
-    hours = minutes // 60
+    hours = int(seconds / 3600 + 0.5)
     if hours == 1:
         return "About an hour"
     if hours < 48:
@@ -160,7 +160,7 @@ def human_duration(seconds: float) -> str:
         return "%d weeks" % (hours // 24 // 7)
     if hours < 24 * 365 * 2:
         return "%d months" % (hours // 24 // 30)
-    return "%d years" % (hours // 24 // 365)
+    return "%d years" % (int(seconds / 3600) // 24 // 365)
 
 
 def parse_time(text: str) -> Optional[float]:

@@ -17,7 +17,9 @@ DEFAULT_TAG = "latest"
 _COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}\Z")
-_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?)+(?::[0-9]{1,5})?\Z|\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?\Z")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+_PORT = re.compile(r"[0-9]{1,5}\Z")
+_IPV6 = re.compile(r"\[[0-9a-fA-F:]+\]\Z")
 MAX_NAME = 255
 
 
@@ -68,7 +70,9 @@ def parse(text: str, default_tag: bool = True) -> Reference:
         if not _TAG.match(tag):
             raise UsageError("invalid reference format: bad tag %r in %r" % (tag, text))
     domain, path = _split_domain(rest)
-    if len(path) > MAX_NAME or not path or not all(_COMPONENT.match(c) for c in path.split("/")):
+    if len(domain) + 1 + len(path) > MAX_NAME:
+        raise UsageError("invalid reference format: repository name longer than %d characters" % MAX_NAME)
+    if not path or not all(_COMPONENT.match(c) for c in path.split("/")):
         raise UsageError("invalid reference format: repository name must be lowercase "
                          "letters, digits and separators: %r" % text)
     if tag is None and digest is None and default_tag:
@@ -79,14 +83,29 @@ def parse(text: str, default_tag: bool = True) -> Reference:
 def _split_domain(name: str) -> "tuple[str, str]":
     first, sep, remainder = name.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
-        if not _DOMAIN.match(first):
+        if not _valid_host(first):
             raise UsageError("invalid reference format: bad registry host %r" % first)
-        return first, remainder
-    if name.startswith("index.docker.io/"):
-        name = name[len("index.docker.io/"):]
+        if first not in (DEFAULT_DOMAIN, "index.docker.io"):
+            return first, remainder
+        name = remainder
     if "/" not in name:
         name = OFFICIAL_NAMESPACE + "/" + name
     return DEFAULT_DOMAIN, name
+
+
+def _valid_host(host: str) -> bool:
+    """host[:port], host a DNS name or [IPv6]; checked piecewise (no backtracking regex)."""
+    if host.startswith("["):
+        end = host.find("]")
+        addr, rest = host[: end + 1], host[end + 1:]
+        if end < 0 or (rest and not (rest[0] == ":" and _PORT.match(rest[1:]))):
+            return False
+        return bool(_IPV6.match(addr))
+    name, colon, port = host.partition(":")
+    if colon and not _PORT.match(port):
+        return False
+    labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+    return len(name) <= 253 and all(_LABEL.match(l) for l in labels)
 
 
 def familiar(full: str) -> str:

@@ -81,7 +81,7 @@ def decompressing(raw, compression: str):
         return gzip.GzipFile(fileobj=raw, mode="rb")
     if compression == "zstd":
         try:
-            from compression import zstd  # Python >= 3.14
+            from compression import zstd  # novermin (Python >= 3.14 only; guarded)
         except ImportError:
             raise Unsupported("this layer is zstd-compressed and this Python has no zstd "
                               "module (it arrived in 3.14); run rootless with Python 3.14+ "
@@ -136,8 +136,8 @@ def _read_fully(raw, n: int) -> bytes:
 
 def human_size(n: float) -> str:
     """Docker's units: 1000-based, three significant digits (``5.58MB``, ``1.2GB``)."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"):
+        if abs(n) < 1000 or unit == "YB":
             if unit == "B":
                 return "%dB" % n
             return ("%.3g" % n) + unit
@@ -146,13 +146,23 @@ def human_size(n: float) -> str:
 
 
 def parse_size(text: str) -> int:
-    """``10g``, ``512m``, ``1000000`` -> bytes (binary multiples, as Docker's --memory)."""
-    t = text.strip().lower().rstrip("b")
-    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    """``10g``, ``512m``, ``2GiB``, ``1000000`` -> bytes (binary multiples, as Docker's --memory)."""
+    from rootless.errors import UsageError
+    t = text.strip().lower()
+    for suffix in ("ib", "b"):
+        if t.endswith(suffix) and len(t) > len(suffix):
+            t = t[: -len(suffix)]
+            break
+    mult = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+    factor = 1
+    if t and t[-1] in mult:
+        t, factor = t[:-1], mult[t[-1]]
     try:
-        if t and t[-1] in mult:
-            return int(float(t[:-1]) * mult[t[-1]])
-        return int(t)
-    except ValueError:
-        from rootless.errors import UsageError
-        raise UsageError("invalid size %r: use a number with an optional k, m, g or t suffix" % text)
+        value = float(t)
+        size = int(value * factor)
+    except (ValueError, OverflowError):
+        size = -1
+    if size < 0 or value != value:
+        raise UsageError("invalid size %r: use a non-negative number with an optional k, m, g or t "
+                         "suffix" % text)
+    return size

@@ -118,8 +118,9 @@ class LayerUnpacker:
     # -- the walk ---------------------------------------------------------------------
 
     def unpack(self, fileobj) -> LayerRecord:
+        counted = _Counter(fileobj)
         try:
-            with tarfile.open(fileobj=fileobj, mode="r|", errorlevel=2) as tar:
+            with tarfile.open(fileobj=counted, mode="r|", errorlevel=2) as tar:
                 for member in tar:
                     self.record.entries += 1
                     self._member(tar, member)
@@ -127,13 +128,16 @@ class LayerUnpacker:
             raise InvalidImage("layer is not a valid tar stream (%s)" % e)
         except EOFError:
             raise InvalidImage("layer is truncated")
+        counted.drain()
+        if counted.count % tarfile.BLOCKSIZE:
+            # tarfile ends quietly at a header cut short; a whole tar is made of 512-byte blocks.
+            raise InvalidImage("layer is truncated (%d bytes, not a whole number of tar blocks)"
+                               % counted.count)
         self._finish_dirs()
         return self.record
 
     def _member(self, tar, m: tarfile.TarInfo) -> None:
         rel = member_path(m.name)
-        if m.uid or m.gid:
-            self.record.owners[rel] = [m.uid, m.gid]
         kind, target = classify_whiteout(rel)
         if kind == "opaque":
             self._opaque(target)
@@ -157,13 +161,18 @@ class LayerUnpacker:
             self._hardlink(rel, m)
         elif m.isfifo():
             self._prepare(rel)
-            os.mkfifo(self.host(rel), stat.S_IMODE(m.mode) & 0o777)
+            os.mkfifo(self.host(rel), 0o600)
+            os.chmod(self.host(rel), stat.S_IMODE(m.mode))  # mkfifo's mode is cut by the umask
             self.kinds[rel] = _OTHER
         elif m.ischr() or m.isblk():
             self.record.skipped_devices.append(rel)
             self.debug("skipped device node /%s (unprivileged users cannot create it)" % rel)
+            return
         else:
             self.debug("skipped unsupported tar member type %r: /%s" % (m.type, rel))
+            return
+        if kind == "" and (m.uid or m.gid):
+            self.record.owners[rel] = [m.uid, m.gid]
 
     # -- paths --------------------------------------------------------------------------
 
@@ -189,6 +198,7 @@ class LayerUnpacker:
         old = self.kinds.pop(rel, None)
         if old is None:
             return
+        self.record.owners.pop(rel, None)
         if old == _DIR:
             from rootless.fsutil import remove_tree
             remove_tree(self.host(rel))
@@ -197,6 +207,8 @@ class LayerUnpacker:
                 del self.kinds[key]
             for key in [k for k in self.dir_meta if k == rel or k.startswith(prefix)]:
                 del self.dir_meta[key]
+            for key in [k for k in self.record.owners if k.startswith(prefix)]:
+                del self.record.owners[key]
         else:
             os.unlink(self.host(rel))
 
@@ -247,6 +259,9 @@ class LayerUnpacker:
             self.record.whiteout_marks = False
 
     def _opaque(self, rel: str) -> None:
+        if rel in self.kinds and self.kinds[rel] != _DIR:
+            raise InvalidImage("opaque whiteout inside /%s, which is not a directory of this "
+                               "layer; refusing the image" % rel)
         self.record.opaque_dirs.append(rel)
         if self.kinds.get(rel) != _DIR:
             self._prepare(rel)
@@ -272,6 +287,22 @@ class LayerUnpacker:
             path = self.host(rel)
             os.chmod(path, mode)
             os.utime(path, (mtime, mtime))
+
+
+class _Counter:
+    """Counts the bytes tarfile reads, so a stream cut inside a header is noticed."""
+
+    def __init__(self, raw):
+        self.raw, self.count = raw, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.count += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
 
 
 def _copy_sparse(src, fd: int, size: int) -> int:
