@@ -22,8 +22,26 @@ argparse.ngettext = lambda singular, plural, n: singular if n == 1 else plural
 PROG = "rootless"
 
 
+class Formatter(argparse.HelpFormatter):
+    """argparse's formatter, told the width so that it does not import shutil (and with it
+    bz2 and lzma) to ask: argparse builds one for every argument it registers."""
+
+    def __init__(self, prog, **kw):
+        if kw.get("width") is None:
+            try:
+                columns = int(os.environ.get("COLUMNS") or os.get_terminal_size(sys.stdout.fileno()).columns)
+            except (OSError, ValueError, AttributeError):
+                columns = 80
+            kw["width"] = max(columns - 2, 40)
+        super().__init__(prog, **kw)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that raises UsageError (exit 125, one line) instead of exiting 2."""
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kw)
 
     def error(self, message):
         raise UsageError("%s: %s (see '%s --help')" % (self.prog, message, self.prog))
