@@ -35,13 +35,18 @@ MAX_LINK_DEPTH = 16
 class ArchiveSource:
     """Named members of an image archive: a tar file or an OCI layout directory."""
 
-    def __init__(self, path: str):
-        self.path = path
+    def __init__(self, path: str, name: Optional[str] = None):
+        self.path, self.name = path, name or path
         self.dir = os.path.isdir(path)
-        self.tar = None if self.dir else _open_tar(path)
+        self.tar = None if self.dir else _open_tar(path, self.name)
         self.members: Dict[str, tarfile.TarInfo] = {}
         if self.tar is not None:
-            for m in self.tar.getmembers():
+            try:
+                members = self.tar.getmembers()
+            except (tarfile.TarError, EOFError) as e:
+                self.tar.close()
+                raise InvalidImage("%s is damaged or truncated (%s)" % (self.name, e))
+            for m in members:
                 self.members[_clean(m.name)] = m
 
     def close(self) -> None:
@@ -100,11 +105,11 @@ def _clean(name: str) -> str:
     return "" if rel == "." else rel
 
 
-def _open_tar(path: str):
+def _open_tar(path: str, name: str):
     try:
         return tarfile.open(path, "r:")
     except (tarfile.TarError, OSError) as e:
-        raise InvalidImage("%s is not an image archive (%s)" % (path, e))
+        raise InvalidImage("%s is not an image archive (%s)" % (name, e))
 
 
 @dataclass
@@ -124,7 +129,7 @@ def read_images(src: ArchiveSource) -> List[PendingImage]:
     if src.has("index.json"):
         return _oci_images(src)
     raise InvalidImage("%s holds neither manifest.json (docker save) nor index.json (OCI "
-                       "layout); is it an image archive?" % src.path)
+                       "layout); is it an image archive?" % src.name)
 
 
 def _docker_images(src: ArchiveSource) -> List[PendingImage]:
@@ -148,7 +153,10 @@ def _docker_images(src: ArchiveSource) -> List[PendingImage]:
             if not isinstance(name, str):
                 raise InvalidImage("%s has a non-string layer path" % what)
             layers.append((name, _blob_name_digest(name), diff_id))
-        tags = [_tag(t) for t in (entry.get("RepoTags") or [])]
+        repo_tags = entry.get("RepoTags") or []
+        if not isinstance(repo_tags, list):
+            raise InvalidImage("%s: RepoTags is not a list" % what)
+        tags = [_tag(t) for t in repo_tags]
         images.append(PendingImage(config, digest, layers, tags))
     return images
 
@@ -237,8 +245,8 @@ def load(store: Store, path: Optional[str], stdin=None) -> List[str]:
     store.ensure()
     store.collect_garbage(blocking=False)
     with store.writing(), store.work_dir("load-") as work:
-        source = _local_archive(path, stdin, work.path)
-        src = ArchiveSource(source)
+        source = _local_archive(path, stdin, work.path, store.max_layer_size)
+        src = ArchiveSource(source, "stdin" if path in (None, "-") else path)
         try:
             pending = read_images(src)
             records = [_ingest(store, src, p) for p in pending]
@@ -247,7 +255,7 @@ def load(store: Store, path: Optional[str], stdin=None) -> List[str]:
         return _list_images(store, records, pending)
 
 
-def _local_archive(path: Optional[str], stdin, work: str) -> str:
+def _local_archive(path: Optional[str], stdin, work: str, limit: int) -> str:
     """A seekable, uncompressed archive to read: the file itself, or a spooled copy."""
     if path not in (None, "-"):
         if os.path.isdir(path):
@@ -261,21 +269,25 @@ def _local_archive(path: Optional[str], stdin, work: str) -> str:
             if not compression:
                 return path
             f.seek(0)
-            return _spool(decompressing(f, compression), work)
+            return _spool(decompressing(f, compression), work, limit)
     raw = stdin if stdin is not None else sys.stdin.buffer
     if hasattr(raw, "isatty") and raw.isatty():
         raise UsageError("requested load from stdin, but stdin is a terminal; use -i FILE or a pipe")
     from rootless.image.streams import PeekReader
     peek = PeekReader(raw)
     compression = sniff(peek.head)
-    return _spool(decompressing(peek, compression), work)
+    return _spool(decompressing(peek, compression), work, limit)
 
 
-def _spool(reader, work: str) -> str:
+def _spool(reader, work: str, limit: int) -> str:
+    """Copy a compressed or piped archive to a seekable file. The layer size guard bounds
+    the whole decompressed archive too, so a compressed bomb cannot fill the disk here."""
+    from rootless.image.streams import HashingReader
+    bounded = HashingReader(reader, limit, "the decompressed archive")
     dest = os.path.join(work, "archive.tar")
     with open(dest, "wb") as out:
         while True:
-            chunk = reader.read(1 << 20)
+            chunk = bounded.read(1 << 20)
             if not chunk:
                 break
             out.write(chunk)

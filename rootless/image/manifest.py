@@ -32,7 +32,7 @@ def load_json(data: bytes, what: str) -> dict:
         raise InvalidImage("%s is larger than %d bytes; refusing it" % (what, MAX_JSON))
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise InvalidImage("%s is not valid JSON (%s)" % (what, e))
     return obj
 

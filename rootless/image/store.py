@@ -179,7 +179,8 @@ class Store:
                 peek = PeekReader(outer)
                 compression = sniff(peek.head)
                 inner = HashingReader(decompressing(peek, compression), self.max_layer_size, what)
-                record = layers.unpack(inner, os.path.join(layer_dir, "diff"), self.debug)
+                record = layers.unpack(inner, os.path.join(layer_dir, "diff"), self.debug,
+                                       self.max_layer_size)
                 inner.drain()
                 outer.drain()
             if blob_digest and outer.digest != blob_digest:

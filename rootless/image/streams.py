@@ -73,12 +73,48 @@ def sniff(head: bytes) -> str:
 
 
 def decompressing(raw, compression: str):
-    """A reader of ``raw`` decompressed as ``compression`` (from ``sniff``)."""
+    """A reader of ``raw`` decompressed as ``compression`` (from ``sniff``).
+
+    Damaged or truncated compressed data raises InvalidImage, never a bare EOFError.
+    """
     if compression == "":
         return raw
+    inner, errors = _decompressor(raw, compression)
+    return _Checked(inner, compression, errors)
+
+
+class _Checked(io.RawIOBase):
+    """Turns a decompressor's own errors into InvalidImage."""
+
+    def __init__(self, inner, compression: str, errors: tuple):
+        self.inner, self.compression, self.errors = inner, compression, errors
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self.inner.read(n)
+        except self.errors as e:
+            from rootless.errors import InvalidImage
+            raise InvalidImage("%s data is damaged or truncated (%s)" % (self.compression, e))
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
+
+
+def _decompressor(raw, compression: str):
+    """(reader, the exceptions that mean "damaged data") for one compression."""
     if compression == "gzip":
         import gzip
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        import zlib
+        return gzip.GzipFile(fileobj=raw, mode="rb"), (EOFError, zlib.error, gzip.BadGzipFile)
     if compression == "zstd":
         try:
             from compression import zstd  # novermin (Python >= 3.14 only; guarded)
@@ -86,13 +122,13 @@ def decompressing(raw, compression: str):
             raise Unsupported("this layer is zstd-compressed and this Python has no zstd "
                               "module (it arrived in 3.14); run rootless with Python 3.14+ "
                               "or use an image with gzip layers")
-        return zstd.ZstdFile(raw, mode="rb")
+        return zstd.ZstdFile(raw, mode="rb"), (EOFError, zstd.ZstdError)
     if compression == "bzip2":
         import bz2
-        return bz2.BZ2File(raw, mode="rb")
+        return bz2.BZ2File(raw, mode="rb"), (EOFError, OSError)  # bz2 reports bad data as OSError
     if compression == "xz":
         import lzma
-        return lzma.LZMAFile(raw, mode="rb")
+        return lzma.LZMAFile(raw, mode="rb"), (EOFError, lzma.LZMAError)
     raise Unsupported("unknown compression %r" % compression)
 
 

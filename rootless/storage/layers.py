@@ -105,8 +105,9 @@ def classify_whiteout(rel: str) -> "tuple[str, str]":
 class LayerUnpacker:
     """Unpacks tar members into ``dest`` (an empty directory only this process writes)."""
 
-    def __init__(self, dest: str, debug: Optional[Callable[[str], None]] = None):
-        self.dest = dest
+    def __init__(self, dest: str, debug: Optional[Callable[[str], None]] = None,
+                 max_size: Optional[int] = None):
+        self.dest, self.max_size = dest, max_size
         self.kinds: Dict[str, str] = {"": _DIR}
         self.dir_meta: Dict[str, "tuple[int, int]"] = {}
         self.record = LayerRecord()
@@ -124,11 +125,11 @@ class LayerUnpacker:
                 for member in tar:
                     self.record.entries += 1
                     self._member(tar, member)
+            counted.drain()
         except tarfile.ReadError as e:
             raise InvalidImage("layer is not a valid tar stream (%s)" % e)
         except EOFError:
             raise InvalidImage("layer is truncated")
-        counted.drain()
         if counted.count % tarfile.BLOCKSIZE:
             # tarfile ends quietly at a header cut short; a whole tar is made of 512-byte blocks.
             raise InvalidImage("layer is truncated (%d bytes, not a whole number of tar blocks)"
@@ -222,6 +223,14 @@ class LayerUnpacker:
         self.dir_meta[rel] = (stat.S_IMODE(m.mode), int(m.mtime))
 
     def _file(self, tar, rel: str, m: tarfile.TarInfo) -> None:
+        # Count what the member claims to unpack to: a sparse member is small in the tar
+        # but would expand (through our hole-seeking copy) to its full size.
+        if self.max_size is not None and self.record.content_size + m.size > self.max_size:
+            from rootless.image.streams import human_size
+            raise SizeLimitExceeded(
+                "layer unpacks to more than %s (at /%s); refusing it (a decompression bomb "
+                "guard: raise --max-layer-size or ROOTLESS_MAX_LAYER_SIZE if the image is "
+                "genuine)" % (human_size(self.max_size), rel))
         self._prepare(rel)
         fd = os.open(self.host(rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
@@ -327,9 +336,10 @@ def _copy_sparse(src, fd: int, size: int) -> int:
     return size
 
 
-def unpack(fileobj, dest: str, debug=None) -> LayerRecord:
-    """Unpack the uncompressed tar stream ``fileobj`` into the empty directory ``dest``."""
-    return LayerUnpacker(dest, debug).unpack(fileobj)
+def unpack(fileobj, dest: str, debug=None, max_size: Optional[int] = None) -> LayerRecord:
+    """Unpack the uncompressed tar stream ``fileobj`` into the empty directory ``dest``,
+    refusing it once its files add up to more than ``max_size`` bytes."""
+    return LayerUnpacker(dest, debug, max_size).unpack(fileobj)
 
 
 __all__ = ["unpack", "member_path", "classify_whiteout", "LayerRecord", "SizeLimitExceeded"]

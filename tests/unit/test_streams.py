@@ -180,8 +180,14 @@ def test_decompressing_unknown():
 def test_corrupt_gzip_raises():
     blob = bytearray(gzip.compress(DATA))
     blob[len(blob) // 2] ^= 0xFF
-    with pytest.raises((OSError, EOFError, ValueError)):
+    with pytest.raises(InvalidImage, match="gzip data is damaged"):
         decompressing(io.BytesIO(bytes(blob)), "gzip").read()
+
+
+def test_truncated_gzip_is_invalid_image_not_eoferror():
+    blob = gzip.compress(DATA)[:-4]
+    with pytest.raises(InvalidImage, match="damaged or truncated"):
+        decompressing(io.BytesIO(blob), "gzip").read()
 
 
 def test_peek_reader_on_a_trickling_stream():
