@@ -43,12 +43,14 @@ class Reference:
         return self.repository
 
     def __str__(self) -> str:
-        s = self.repository
-        if self.tag:
-            s += ":" + self.tag
-        if self.digest:
-            s += "@" + self.digest
-        return s
+        return self._with_suffixes(self.repository)
+
+    def familiar(self) -> str:
+        """As Docker prints it: ``busybox:latest``."""
+        return self._with_suffixes(self.familiar_repository)
+
+    def _with_suffixes(self, repository: str) -> str:
+        return repository + (":" + self.tag if self.tag else "") + ("@" + self.digest if self.digest else "")
 
     def with_tag(self, tag: str) -> "Reference":
         return Reference(self.domain, self.path, tag, None)
@@ -110,13 +112,7 @@ def _valid_host(host: str) -> bool:
 
 def familiar(full: str) -> str:
     """``docker.io/library/busybox:latest`` -> ``busybox:latest``."""
-    ref = parse(full, default_tag=False)
-    s = ref.familiar_repository
-    if ref.tag:
-        s += ":" + ref.tag
-    if ref.digest:
-        s += "@" + ref.digest
-    return s
+    return parse(full, default_tag=False).familiar()
 
 
 def is_id_prefix(text: str) -> bool:

@@ -28,7 +28,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 from rootless import fsutil, paths as paths_mod
 from rootless.errors import Conflict, DigestMismatch, InvalidImage, NotFound, StoreError, UsageError
 from rootless.image import reference
-from rootless.image.streams import HashingReader, PeekReader, decompressing, sniff
+from rootless.image.streams import BlobSink, HashingReader, PeekReader, decompressing, sniff
 
 INDEX_VERSION = 1
 DEFAULT_MAX_LAYER_SIZE = 64 << 30  # 64 GiB uncompressed per layer: far above real images
@@ -174,23 +174,28 @@ class Store:
             layer_dir = os.path.join(work.path, "layer")
             os.mkdir(layer_dir, 0o700)
             os.mkdir(os.path.join(layer_dir, "diff"), 0o755)
-            with open_blob() as src, open(blob_tmp, "wb") as sink:
-                outer = HashingReader(src, what=what, sink=sink)
+            # The blob is hashed and written by BlobSink's thread while this one parses
+            # the tar and creates files; an uncompressed blob is hashed once, not twice.
+            with open_blob() as src, BlobSink(blob_tmp) as sink:
+                outer = HashingReader(src, what=what, sink=sink, hashing=False)
                 peek = PeekReader(outer)
                 compression = sniff(peek.head)
-                inner = HashingReader(decompressing(peek, compression), self.max_layer_size, what)
+                inner = HashingReader(decompressing(peek, compression), self.max_layer_size, what,
+                                      hashing=bool(compression))
                 record = layers.unpack(inner, os.path.join(layer_dir, "diff"), self.debug,
                                        self.max_layer_size)
                 inner.drain()
                 outer.drain()
-            if blob_digest and outer.digest != blob_digest:
+            blob = sink.digest
+            content = inner.digest if compression else blob
+            if blob_digest and blob != blob_digest:
                 raise DigestMismatch("%s: blob is %s but the manifest says %s; refusing the image"
-                                     % (what, outer.digest, blob_digest))
-            if diff_id and inner.digest != diff_id:
+                                     % (what, blob, blob_digest))
+            if diff_id and content != diff_id:
                 raise DigestMismatch("%s: uncompressed content is %s but the image config says "
-                                     "%s; refusing the image" % (what, inner.digest, diff_id))
-            diff_id = inner.digest
-            info = LayerInfo(diff_id, outer.digest, _media_type(compression), outer.count,
+                                     "%s; refusing the image" % (what, content, diff_id))
+            diff_id = content
+            info = LayerInfo(diff_id, blob, _media_type(compression), outer.count,
                              inner.count, record.content_size)
             fsutil.atomic_write_json(os.path.join(layer_dir, "meta.json"), {
                 "diff_id": diff_id, "blob": info.blob, "media_type": info.media_type,

@@ -22,9 +22,10 @@ class HashingReader(io.RawIOBase):
     With ``sink``, everything read is also written there (the blob's copy in the store).
     """
 
-    def __init__(self, raw, limit: Optional[int] = None, what: str = "stream", sink=None):
+    def __init__(self, raw, limit: Optional[int] = None, what: str = "stream", sink=None,
+                 hashing: bool = True):
         self.raw, self.limit, self.what, self.sink = raw, limit, what, sink
-        self.hash = hashlib.sha256()
+        self.hash = hashlib.sha256() if hashing else None
         self.count = 0
 
     def readable(self) -> bool:
@@ -39,7 +40,8 @@ class HashingReader(io.RawIOBase):
                     "%s unpacks to more than %s; refusing it (a decompression bomb guard: "
                     "raise --max-layer-size or ROOTLESS_MAX_LAYER_SIZE if the image is genuine)"
                     % (self.what, human_size(self.limit)))
-            self.hash.update(data)
+            if self.hash is not None:
+                self.hash.update(data)
             if self.sink is not None:
                 self.sink.write(data)
         return data
@@ -57,6 +59,57 @@ class HashingReader(io.RawIOBase):
     @property
     def digest(self) -> str:
         return "sha256:" + self.hash.hexdigest()
+
+
+class BlobSink:
+    """Hashes and writes a blob in a thread of its own, so that the thread reading the
+    stream (and unpacking it) does not wait for either. hashlib and file writes release
+    the GIL, so on two cores this overlaps for real."""
+
+    def __init__(self, path: str):
+        import queue
+        import threading
+        self._file = open(path, "wb")
+        self._hash = hashlib.sha256()
+        self._queue = queue.Queue(maxsize=64)
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name="blob-sink", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if self._error is None:
+                try:
+                    self._hash.update(data)
+                    self._file.write(data)
+                except BaseException as e:  # reported to the writer on its next call
+                    self._error = e
+
+    def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        self._file.close()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> "BlobSink":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
 
 
 def sniff(head: bytes) -> str:
