@@ -24,7 +24,7 @@ from rootless import fsutil
 from rootless.errors import InvalidImage, NotFound, UsageError
 from rootless.image import manifest as mf
 from rootless.image import reference
-from rootless.image.store import ImageRecord, Store
+from rootless.image.store import ImageRecord, LayerInfo, Store
 from rootless.image.streams import decompressing, sniff
 
 MAX_LINK_DEPTH = 16
@@ -450,12 +450,16 @@ def _add_dir(tar, name: str) -> None:
     tar.addfile(info)
 
 
-def _add_blob_file(tar, name: str, path: str, size: int, compression: str = "") -> None:
+def _add_layer(tar, name: str, store: Store, diff_id: str) -> None:
+    """Write a layer as its original uncompressed tar stream (so its digest is the diff_id)."""
     info = tarfile.TarInfo(name)
     info.mode, info.mtime = 0o644, 0
-    info.size = size
-    with open(path, "rb") as f:
-        tar.addfile(info, decompressing(f, compression) if compression else f)
+    info.size = store.layer_meta(diff_id)["tar_size"]
+    with store.open_layer(diff_id) as f:
+        tar.addfile(info, f)
+        if f.read(1):
+            raise InvalidImage("layer %s is longer than recorded; remove the image and load it "
+                               "again" % diff_id)
 
 
 def _write_docker(store: Store, tar, chosen) -> None:
@@ -468,12 +472,10 @@ def _write_docker(store: Store, tar, chosen) -> None:
             written.add(config_name)
         layer_names = []
         for diff_id in rec.layers:
-            meta = store.layer_meta(diff_id)
             name = diff_id[7:] + "/layer.tar"
             if name not in written:
                 _add_dir(tar, diff_id[7:])
-                _add_blob_file(tar, name, store.blob_path(meta["blob"]), meta["tar_size"],
-                               mf.compression_of(meta["media_type"]))
+                _add_layer(tar, name, store, diff_id)
                 written.add(name)
             layer_names.append(name)
         familiar = [reference.familiar(t) for t in tags]
@@ -493,26 +495,30 @@ def _write_oci(store: Store, tar, chosen) -> None:
     _add_dir(tar, "blobs/sha256")
     written, manifests = set(), []
 
-    def blob(digest: str, path: Optional[str] = None, data: Optional[bytes] = None):
-        if digest in written:
-            return
-        written.add(digest)
-        if data is not None:
+    def blob(digest: str, data: bytes) -> None:
+        if digest not in written:
+            written.add(digest)
             _add_bytes(tar, _blob_path(digest), data)
-        else:
-            _add_blob_file(tar, _blob_path(digest), path, os.path.getsize(path))
 
     for rec, tags in chosen:
         config = store.read_blob(rec.id)
-        infos = [store.layer_info(d) for d in rec.layers]
-        if any(i is None for i in infos):
-            raise NotFound("image %s has lost a layer; remove and load it again" % rec.id[7:19])
+        infos = []
+        for diff_id in rec.layers:
+            # Layers are written uncompressed: the blob digest is the diff_id and the image
+            # ID (the config digest) is unchanged.
+            info = store.layer_info(diff_id)
+            if info is None:
+                raise NotFound("image %s has lost a layer; remove and load it again" % rec.id[7:19])
+            infos.append(LayerInfo(diff_id, diff_id, mf.OCI_LAYER, info.tar_size, info.tar_size,
+                                   info.content_size))
         data = mf.build_manifest(rec.id, len(config), infos, docker=False)
         digest = mf.sha256(data)
-        blob(rec.id, data=config)
+        blob(rec.id, config)
         for info in infos:
-            blob(info.blob, path=store.blob_path(info.blob))
-        blob(digest, data=data)
+            if info.blob not in written:
+                written.add(info.blob)
+                _add_layer(tar, _blob_path(info.blob), store, info.diff_id)
+        blob(digest, data)
         for t in tags or [None]:
             entry = {"mediaType": mf.OCI_MANIFEST, "digest": digest, "size": len(data)}
             if t:

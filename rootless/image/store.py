@@ -130,11 +130,24 @@ class Store:
     # -- layers -------------------------------------------------------------------------
 
     def layer_info(self, diff_id: str) -> Optional[LayerInfo]:
+        """The layer's record if it is complete in the store (else None)."""
         meta = fsutil.read_json(os.path.join(self.paths.layer(diff_id), "meta.json"))
-        if not meta or not self.has_blob(meta["blob"]):
+        if not meta or (meta.get("blob") and not self.has_blob(meta["blob"])):
             return None
-        return LayerInfo(diff_id, meta["blob"], meta["media_type"], meta["blob_size"],
-                         meta["tar_size"], meta["record"]["content_size"])
+        if meta.get("blob"):
+            return LayerInfo(diff_id, meta["blob"], meta["media_type"], meta["blob_size"],
+                             meta["tar_size"], meta["record"]["content_size"])
+        return LayerInfo(diff_id, diff_id, _media_type(""), meta["tar_size"], meta["tar_size"],
+                         meta["record"]["content_size"])
+
+    def open_layer(self, diff_id: str):
+        """A reader of the layer's uncompressed tar stream, exactly as it was loaded."""
+        meta = self.layer_meta(diff_id)
+        if meta.get("blob"):
+            return decompressing(open(self.blob_path(meta["blob"]), "rb"),
+                                 sniff_media_type(meta["media_type"]))
+        from rootless.storage.tarsplit import Reassembled
+        return Reassembled(self.paths.layer(diff_id), diff_id)
 
     def layer_meta(self, diff_id: str) -> dict:
         meta = fsutil.read_json(os.path.join(self.paths.layer(diff_id), "meta.json"))
@@ -167,23 +180,28 @@ class Store:
         return self._unpack_layer(open_blob, blob_digest, diff_id, what)
 
     def _unpack_layer(self, open_blob, blob_digest, diff_id, what) -> LayerInfo:
+        """Unpack a layer into a work dir, verify it, and move it into place.
+
+        The blob itself is not kept: the unpacked files plus a small tar-split record
+        reproduce the uncompressed stream (see ``storage.tarsplit``). Only a layer that
+        overwrote its own files, which a tar-split cannot rebuild, keeps its blob.
+        """
         from rootless.storage import layers
         started = time.monotonic()
         with self.work_dir("layer-") as work:
-            blob_tmp = os.path.join(work.path, "blob")
             layer_dir = os.path.join(work.path, "layer")
             os.mkdir(layer_dir, 0o700)
             os.mkdir(os.path.join(layer_dir, "diff"), 0o755)
-            # The blob is hashed and written by BlobSink's thread while this one parses
-            # the tar and creates files; an uncompressed blob is hashed once, not twice.
-            with open_blob() as src, BlobSink(blob_tmp) as sink:
+            # The blob is hashed in a thread of its own while this one parses the tar and
+            # creates files; an uncompressed blob is hashed once (its digest is the diff_id).
+            with open_blob() as src, BlobSink(None) as sink:
                 outer = HashingReader(src, what=what, sink=sink, hashing=False)
                 peek = PeekReader(outer)
                 compression = sniff(peek.head)
                 inner = HashingReader(decompressing(peek, compression), self.max_layer_size, what,
                                       hashing=bool(compression))
                 record = layers.unpack(inner, os.path.join(layer_dir, "diff"), self.debug,
-                                       self.max_layer_size)
+                                       self.max_layer_size, split_dir=layer_dir)
                 inner.drain()
                 outer.drain()
             blob = sink.digest
@@ -195,22 +213,32 @@ class Store:
                 raise DigestMismatch("%s: uncompressed content is %s but the image config says "
                                      "%s; refusing the image" % (what, content, diff_id))
             diff_id = content
-            info = LayerInfo(diff_id, blob, _media_type(compression), outer.count,
-                             inner.count, record.content_size)
-            fsutil.atomic_write_json(os.path.join(layer_dir, "meta.json"), {
-                "diff_id": diff_id, "blob": info.blob, "media_type": info.media_type,
-                "blob_size": info.blob_size, "tar_size": info.tar_size,
-                "ownership": "squashed", "record": record.to_json(),
-            })
-            self.commit_blob(blob_tmp, info.blob)
+            meta = {"diff_id": diff_id, "tar_size": inner.count, "ownership": "squashed",
+                    "record": record.to_json()}
+            if not record.reproducible:
+                self.debug("%s rewrites its own files; keeping its blob to reproduce it" % what)
+                self._keep_blob(open_blob, blob, work.path)
+                meta.update(blob=blob, blob_size=outer.count, media_type=_media_type(compression))
+            fsutil.atomic_write_json(os.path.join(layer_dir, "meta.json"), meta)
             final = self.paths.layer(diff_id)
-            if os.path.exists(os.path.join(final, "meta.json")):
-                return self.layer_info(diff_id) or info
-            fsutil.remove_tree(final)  # a leftover without meta.json is incomplete
-            os.rename(layer_dir, final)
-            fsutil.fsync_dir(self.paths.layers)
+            if not os.path.exists(os.path.join(final, "meta.json")):
+                fsutil.remove_tree(final)  # a leftover without meta.json is incomplete
+                os.rename(layer_dir, final)
+                fsutil.fsync_dir(self.paths.layers)
         self.debug("layer %s unpacked in %.2fs (%d entries)" % (diff_id[:19], time.monotonic() - started, record.entries))
-        return info
+        return self.layer_info(diff_id)
+
+    def _keep_blob(self, open_blob, digest: str, work: str) -> None:
+        tmp = os.path.join(work, "blob")
+        with open_blob() as src, BlobSink(tmp) as sink:
+            while True:
+                chunk = src.read(1 << 20)
+                if not chunk:
+                    break
+                sink.write(chunk)
+        if sink.digest != digest:
+            raise DigestMismatch("layer blob changed while it was read (%s, then %s)" % (digest, sink.digest))
+        self.commit_blob(tmp, digest)
 
     # -- the index ----------------------------------------------------------------------
 
@@ -322,9 +350,9 @@ class Store:
                     keep_blobs.update((rec.id, rec.manifest))
                     for diff_id in rec.layers:
                         keep_layers.add(paths_mod.digest_hex(diff_id))
-                        info = self.layer_info(diff_id)
-                        if info:
-                            keep_blobs.add(info.blob)
+                        meta = fsutil.read_json(os.path.join(self.paths.layer(diff_id), "meta.json")) or {}
+                        if meta.get("blob"):
+                            keep_blobs.add(meta["blob"])
                 keep_blobs = {paths_mod.digest_hex(d) for d in keep_blobs}
                 for name in os.listdir(self.paths.layers):
                     if name not in keep_layers:
@@ -391,6 +419,11 @@ def _retag(images: Dict[str, ImageRecord], record: ImageRecord, tags: Iterable[s
                 other.repo_tags.remove(tag)
         if tag not in record.repo_tags:
             record.repo_tags.append(tag)
+
+
+def sniff_media_type(media_type: str) -> str:
+    from rootless.image.manifest import compression_of
+    return compression_of(media_type)
 
 
 def _media_type(compression: str) -> str:

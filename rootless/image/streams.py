@@ -62,14 +62,14 @@ class HashingReader(io.RawIOBase):
 
 
 class BlobSink:
-    """Hashes and writes a blob in a thread of its own, so that the thread reading the
+    """Hashes (and, given a path, writes) a blob in a thread of its own, so that the thread reading the
     stream (and unpacking it) does not wait for either. hashlib and file writes release
     the GIL, so on two cores this overlaps for real."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: Optional[str]):
         import queue
         import threading
-        self._file = open(path, "wb")
+        self._file = open(path, "wb") if path else None
         self._hash = hashlib.sha256()
         self._queue = queue.Queue(maxsize=64)
         self._error: Optional[BaseException] = None
@@ -84,7 +84,8 @@ class BlobSink:
             if self._error is None:
                 try:
                     self._hash.update(data)
-                    self._file.write(data)
+                    if self._file is not None:
+                        self._file.write(data)
                 except BaseException as e:  # reported to the writer on its next call
                     self._error = e
 
@@ -97,7 +98,8 @@ class BlobSink:
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
         if self._error is not None:
             raise self._error
 

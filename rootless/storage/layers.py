@@ -22,6 +22,7 @@ Image layers are hostile input. The rules, in the order they are applied to each
 """
 
 import errno
+import io
 import os
 import posixpath
 import stat
@@ -51,13 +52,14 @@ class LayerRecord:
     content_size: int = 0
     entries: int = 0
     whiteout_marks: bool = True
+    reproducible: bool = False
 
     def to_json(self) -> dict:
         return {
             "whiteouts": self.whiteouts, "opaque_dirs": self.opaque_dirs,
             "owners": self.owners, "skipped_devices": self.skipped_devices,
             "content_size": self.content_size, "entries": self.entries,
-            "whiteout_marks": self.whiteout_marks,
+            "whiteout_marks": self.whiteout_marks, "reproducible": self.reproducible,
         }
 
 
@@ -106,8 +108,9 @@ class LayerUnpacker:
     """Unpacks tar members into ``dest`` (an empty directory only this process writes)."""
 
     def __init__(self, dest: str, debug: Optional[Callable[[str], None]] = None,
-                 max_size: Optional[int] = None):
-        self.dest, self.max_size = dest, max_size
+                 max_size: Optional[int] = None, split_dir: Optional[str] = None):
+        self.dest, self.max_size, self.split_dir = dest, max_size, split_dir
+        self.recorder = None
         self.kinds: Dict[str, str] = {"": _DIR}
         self.dir_meta: Dict[str, "tuple[int, int]"] = {}
         self.record = LayerRecord()
@@ -119,17 +122,33 @@ class LayerUnpacker:
     # -- the walk ---------------------------------------------------------------------
 
     def unpack(self, fileobj) -> LayerRecord:
-        counted = _Counter(fileobj)
+        if self.split_dir is not None:
+            from rootless.storage.tarsplit import Recorder
+            counted = self.recorder = Recorder(fileobj, self.split_dir)
+        else:
+            counted = _Counter(fileobj)
+        # tarfile's stream mode pulls 10 KiB at a time; a 1 MiB buffer below it cuts the
+        # calls through the hashing and decompressing readers a hundredfold.
+        buffered = io.BufferedReader(counted, 1 << 20)
+        old_umask = os.umask(0)  # files are created with their final mode (see _file)
         try:
-            with tarfile.open(fileobj=counted, mode="r|", errorlevel=2) as tar:
+            with tarfile.open(fileobj=buffered, mode="r|", errorlevel=2) as tar:
                 for member in tar:
                     self.record.entries += 1
                     self._member(tar, member)
-            counted.drain()
+            if self.recorder is not None:
+                self.recorder.finish()
+                self.record.reproducible = self.recorder.reproducible
+            else:
+                counted.drain()
         except tarfile.ReadError as e:
             raise InvalidImage("layer is not a valid tar stream (%s)" % e)
         except EOFError:
             raise InvalidImage("layer is truncated")
+        finally:
+            os.umask(old_umask)
+            if self.recorder is not None:
+                self.recorder.close()
         if counted.count % tarfile.BLOCKSIZE:
             # tarfile ends quietly at a header cut short; a whole tar is made of 512-byte blocks.
             raise InvalidImage("layer is truncated (%d bytes, not a whole number of tar blocks)"
@@ -200,12 +219,16 @@ class LayerUnpacker:
         if old is None:
             return
         self.record.owners.pop(rel, None)
+        if self.recorder is not None:
+            self.recorder.lost(rel)
         if old == _DIR:
             from rootless.fsutil import remove_tree
             remove_tree(self.host(rel))
             prefix = rel + "/"
             for key in [k for k in self.kinds if k.startswith(prefix)]:
                 del self.kinds[key]
+                if self.recorder is not None:
+                    self.recorder.lost(key)
             for key in [k for k in self.dir_meta if k == rel or k.startswith(prefix)]:
                 del self.dir_meta[key]
             for key in [k for k in self.record.owners if k.startswith(prefix)]:
@@ -232,15 +255,22 @@ class LayerUnpacker:
                 "guard: raise --max-layer-size or ROOTLESS_MAX_LAYER_SIZE if the image is "
                 "genuine)" % (human_size(self.max_size), rel))
         self._prepare(rel)
-        fd = os.open(self.host(rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        mode = stat.S_IMODE(m.mode)
+        if self.recorder is not None and m.sparse is None:
+            self.recorder.exclude(m.offset_data, m.size, rel)
+        # Created with its final permission bits (the umask is 0 during the unpack); set-id
+        # and sticky bits are set after the write, which would clear them. (Handing the
+        # system calls to a second thread was tried: the GIL hand-offs made load slower.)
+        fd = os.open(self.host(rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     mode & 0o777)
         try:
-            src = tar.extractfile(m)
-            written = _copy_sparse(src, fd, m.size)
-            self.record.content_size += written
-            os.fchmod(fd, stat.S_IMODE(m.mode))
+            _copy_sparse(tar.extractfile(m), fd, m.size)
+            if mode & 0o7000:
+                os.fchmod(fd, mode)
             os.utime(fd, (m.mtime, m.mtime))
         finally:
             os.close(fd)
+        self.record.content_size += m.size
         self.kinds[rel] = _FILE
 
     def _hardlink(self, rel: str, m: tarfile.TarInfo) -> None:
@@ -298,11 +328,20 @@ class LayerUnpacker:
             os.utime(path, (mtime, mtime))
 
 
-class _Counter:
+class _Counter(io.RawIOBase):
     """Counts the bytes tarfile reads, so a stream cut inside a header is noticed."""
 
     def __init__(self, raw):
+        super().__init__()
         self.raw, self.count = raw, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
@@ -314,8 +353,8 @@ class _Counter:
             pass
 
 
-def _copy_sparse(src, fd: int, size: int) -> int:
-    """Copy ``size`` bytes, seeking over all-zero chunks; return the bytes copied."""
+def _copy_sparse(src, fd: int, size: int) -> None:
+    """Copy ``size`` bytes, seeking over all-zero chunks, so sparse files stay sparse."""
     remaining = size
     hole = False
     while remaining:
@@ -323,23 +362,23 @@ def _copy_sparse(src, fd: int, size: int) -> int:
         if not chunk:
             raise InvalidImage("layer is truncated inside a file")
         remaining -= len(chunk)
-        if chunk == _ZEROS[: len(chunk)]:
+        if chunk[:1] == b"\0" and chunk[-1:] == b"\0" and chunk == _ZEROS[: len(chunk)]:
             os.lseek(fd, len(chunk), os.SEEK_CUR)
             hole = True
         else:
             view = memoryview(chunk)
             while view:
-                n = os.write(fd, view)
-                view = view[n:]
+                view = view[os.write(fd, view):]
     if hole:
         os.ftruncate(fd, size)
-    return size
 
 
-def unpack(fileobj, dest: str, debug=None, max_size: Optional[int] = None) -> LayerRecord:
+def unpack(fileobj, dest: str, debug=None, max_size: Optional[int] = None,
+           split_dir: Optional[str] = None) -> LayerRecord:
     """Unpack the uncompressed tar stream ``fileobj`` into the empty directory ``dest``,
-    refusing it once its files add up to more than ``max_size`` bytes."""
-    return LayerUnpacker(dest, debug, max_size).unpack(fileobj)
+    refusing it once its files add up to more than ``max_size`` bytes. With ``split_dir``,
+    also record what ``tarsplit.Reassembled`` needs to rebuild the stream from ``dest``."""
+    return LayerUnpacker(dest, debug, max_size, split_dir).unpack(fileobj)
 
 
 __all__ = ["unpack", "member_path", "classify_whiteout", "LayerRecord", "SizeLimitExceeded"]

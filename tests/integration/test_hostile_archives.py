@@ -413,7 +413,9 @@ class Scene:
             for diff_id in rec["layers"]:
                 layers.add(diff_id.split(":", 1)[1])
                 with open(os.path.join(self.root, "layers", diff_id.split(":", 1)[1], "meta.json")) as fh:
-                    blobs.add(json.load(fh)["blob"].split(":", 1)[1])
+                    kept = json.load(fh).get("blob")  # only layers tar-split cannot rebuild
+                if kept:
+                    blobs.add(kept.split(":", 1)[1])
         assert set(os.listdir(os.path.join(self.root, "layers"))) == layers
         assert set(os.listdir(os.path.join(self.root, "blobs", "sha256"))) == blobs
 

@@ -114,7 +114,7 @@ def test_record_to_json():
                       skipped_devices=["dev/null"], content_size=5, entries=7, whiteout_marks=False)
     assert rec.to_json() == {"whiteouts": ["a"], "opaque_dirs": ["d"], "owners": {"f": [1, 2]},
                              "skipped_devices": ["dev/null"], "content_size": 5, "entries": 7,
-                             "whiteout_marks": False}
+                             "whiteout_marks": False, "reproducible": False}
 
 
 # -- regular content ------------------------------------------------------------------------

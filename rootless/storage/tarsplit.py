@@ -1,0 +1,207 @@
+"""Keep a layer's tar stream reproducible without keeping a second copy of its data.
+
+While a layer is unpacked, every byte of the (uncompressed) tar stream that is *not* the
+content of a regular file we wrote to disk (headers, pax records, padding, the end
+marker, sparse members) is saved, compressed, in ``tar-split.gz``; ``tar-split.json``
+lists, in stream order, how many saved bytes come next and which unpacked file supplies
+the following bytes. Reassembly interleaves the two and reproduces the stream byte for
+byte, so its sha256 is the layer's diff_id again: ``save`` writes what was loaded without
+storing every layer twice (the same idea as containers-storage's tar-split).
+
+Reassembly verifies the digest as it goes; a layer whose files were changed on disk is
+reported, never silently saved.
+"""
+
+import gzip
+import hashlib
+import io
+import json
+import os
+from typing import List, Optional
+
+from rootless.errors import DigestMismatch
+
+RAW_NAME = "tar-split.gz"
+INDEX_NAME = "tar-split.json"
+CHUNK = 1 << 20
+
+
+class Recorder(io.RawIOBase):
+    """A reader wrapper below tarfile: passes bytes up and saves the ones to keep.
+
+    The unpacker calls ``exclude(start, size, path)`` just before it copies a member's
+    content (``size`` bytes at stream offset ``start``) to ``path``; those bytes are then
+    not saved. Offsets are absolute positions in the uncompressed stream. Memory stays
+    bounded: saved bytes are flushed as they age (tarfile reads ahead at most a few KiB,
+    so anything older than ``KEEP_BACK`` can no longer be excluded).
+    """
+
+    KEEP_BACK = 8 << 20  # well above the 1 MiB the unpacker's buffer reads ahead
+
+    def __init__(self, raw, directory: str):
+        super().__init__()
+        self.raw = raw
+        self.count = 0
+        self.reproducible = True
+        self._directory = directory
+        self._pending = bytearray()
+        self._pending_start = 0  # stream offset of _pending[0]
+        self._skip = 0  # bytes still to come that belong to an excluded range
+        self._run = 0  # bytes saved since the last entry
+        self._entries: List[list] = []
+        self._paths = set()
+        self._out = gzip.open(os.path.join(directory, RAW_NAME), "wb", compresslevel=1)
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if data:
+            self.count += len(data)
+            skipped = min(self._skip, len(data))
+            self._skip -= skipped
+            self._pending_start += skipped
+            self._pending += data[skipped:] if skipped else data
+            if len(self._pending) > 2 * self.KEEP_BACK:
+                self._save(len(self._pending) - self.KEEP_BACK)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def exclude(self, start: int, size: int, path: str) -> None:
+        if size <= 0 or not self.reproducible:
+            return
+        if not self._pending_start <= start <= self._pending_start + len(self._pending) or self._skip:
+            self.reproducible = False
+            return
+        self._save(start - self._pending_start)
+        self._entries.append([self._run, path, size])
+        self._paths.add(path)
+        self._run = 0
+        dropped = min(size, len(self._pending))
+        del self._pending[:dropped]
+        self._pending_start += dropped
+        self._skip = size - dropped
+
+    def lost(self, path: str) -> None:
+        """A file whose content is recorded by reference was replaced within the layer."""
+        if path in self._paths:
+            self.reproducible = False
+
+    def _save(self, n: int) -> None:
+        if n > 0:
+            self._out.write(bytes(self._pending[:n]))
+            self._run += n
+            del self._pending[:n]
+            self._pending_start += n
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+    def finish(self) -> None:
+        """Read to the end of the stream and write the index."""
+        self.drain()
+        self._save(len(self._pending))
+        self._out.close()
+        with open(os.path.join(self._directory, INDEX_NAME), "w") as f:
+            json.dump({"entries": self._entries, "tail": self._run, "size": self.count}, f,
+                      separators=(",", ":"))
+
+    def close(self) -> None:
+        self._out.close()
+        super().close()
+
+
+class Reassembled:
+    """A reader of a layer's original tar stream, rebuilt from ``directory`` (the layer
+    directory holding ``diff/`` and the tar-split files) and checked against ``diff_id``."""
+
+    def __init__(self, directory: str, diff_id: str):
+        with open(os.path.join(directory, INDEX_NAME)) as f:
+            index = json.load(f)
+        self.size = index["size"]
+        self._diff = os.path.join(directory, "diff")
+        self._raw = gzip.open(os.path.join(directory, RAW_NAME), "rb")
+        self._steps = []
+        for run, path, size in index["entries"]:
+            self._steps += [("raw", run, None), ("file", size, path)]
+        self._steps.append(("raw", index["tail"], None))
+        self._steps.reverse()
+        self._current = None
+        self._left = 0
+        self._hash = hashlib.sha256()
+        self._diff_id = diff_id
+        self._done = False
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes, short only at the end (tarfile's copy insists on full reads)."""
+        n = self.size if n is None or n < 0 else n
+        parts, want = [], n
+        while want:
+            while self._left == 0:
+                if not self._next():
+                    self._verify()
+                    return b"".join(parts)
+            data = self._current.read(min(want, self._left))
+            if not data:
+                raise DigestMismatch("layer %s: an unpacked file is shorter than recorded; the "
+                                     "store was modified: remove the image and load it again"
+                                     % self._diff_id)
+            self._left -= len(data)
+            want -= len(data)
+            self._hash.update(data)
+            self._pos += len(data)
+            parts.append(data)
+        if self._pos >= self.size:
+            self._verify()  # the last byte is checked before the caller gets it
+        return b"".join(parts)
+
+    def _next(self) -> bool:
+        if self._current is not None and self._current is not self._raw:
+            self._current.close()
+        if not self._steps:
+            return False
+        kind, size, path = self._steps.pop()
+        self._left = size
+        self._current = self._raw if kind == "raw" else _open_nofollow(os.path.join(self._diff, path))
+        return True
+
+    def _verify(self) -> None:
+        if not self._done:
+            self._done = True
+            digest = "sha256:" + self._hash.hexdigest()
+            if digest != self._diff_id:
+                raise DigestMismatch("layer %s reassembles to %s: its unpacked files were "
+                                     "changed; remove the image and load it again"
+                                     % (self._diff_id, digest))
+
+    def close(self) -> None:
+        if self._current is not None and self._current is not self._raw:
+            self._current.close()
+        self._raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _open_nofollow(path: str):
+    """Open an unpacked file for reading, even if its mode (0000, 0200) denies us that."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except PermissionError:
+        mode = os.lstat(path).st_mode & 0o7777
+        os.chmod(path, mode | 0o400)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        finally:
+            os.chmod(path, mode)
+    return os.fdopen(fd, "rb")
