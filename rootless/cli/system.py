@@ -17,6 +17,9 @@ def register(sub) -> None:
         p = parent.add_parser("info", help="show where data lives and which features work here")
         p.add_argument("-f", "--format", help="a Go-like template, or json")
         p.set_defaults(handler=cmd_info)
+    p = system.add_parser("reset", help="remove every image and all data under the storage root")
+    p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(handler=cmd_reset)
     p = system.add_parser("df", help="show disk usage")
     p.add_argument("-v", "--verbose", action="store_true", help="show every image")
     p.add_argument("--format", help="table, json, or a Go-like template")
@@ -126,3 +129,32 @@ def _fmt():
 def _json(obj) -> str:
     import json
     return json.dumps(obj)
+
+
+def cmd_reset(ctx, args):
+    """Empty the storage root. Layers keep their modes (a 0500 directory stays 0500), so
+    a plain ``rm -rf`` of the root can fail; this always works for the owner."""
+    from rootless import fsutil
+    from rootless.errors import Conflict
+    root = ctx.paths().root
+    if not os.path.isdir(root):
+        return 0
+    if not args.force:
+        if not sys.stdin.isatty():
+            raise Conflict("system reset removes everything under %s; add --force to confirm" % root)
+        sys.stderr.write("WARNING! This removes every image and all data under %s.\n"
+                         "Are you sure you want to continue? [y/N] " % root)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    store = ctx.store()
+    lock = store.lock("gc.lock", shared=False, blocking=False)
+    if not lock.acquire():
+        raise Conflict("another rootless command is adding images under %s; try again when "
+                       "it has finished" % root)
+    try:
+        for name in sorted(os.listdir(root)):
+            if name != "locks":
+                fsutil.remove_tree(os.path.join(root, name))
+    finally:
+        lock.release()
+    return 0

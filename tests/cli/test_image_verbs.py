@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import subprocess
 import tarfile
 
 import pytest
@@ -166,3 +167,16 @@ def test_save_failure_leaves_no_file(rl, tmp_path):
     proc = rl("save", "-o", str(out), "missing:1", check=False)
     assert proc.returncode == 125
     assert not out.exists() and [p for p in os.listdir(tmp_path) if p.startswith(".rootless-save")] == []
+
+
+def test_system_reset_empties_a_root_with_read_only_layer_dirs(rl, tmp_path):
+    layer = tar_bytes([{"name": "ro", "type": "dir", "mode": 0o500}, {"name": "ro/f", "data": b"x"}])
+    path = tmp_path / "ro.tar"
+    path.write_bytes(docker_archive([layer], tags=["ro/img:1"]))
+    rl("load", "-i", str(path))
+    proc = rl("system", "reset", check=False, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 125 and "--force" in proc.stderr.decode()
+    assert rl.out("images", "-q") != ""
+    rl("system", "reset", "--force")
+    assert rl.out("images", "-q") == ""
+    assert sorted(os.listdir(rl.root)) in (["locks"], ["blobs", "layers", "locks", "tmp"])
