@@ -118,7 +118,8 @@ def _matches(filters, rec, tag, config, records) -> bool:
         for name in filters.get(key, []):
             from rootless.image.store import find_image
             other = find_image({r.id: r for r in records}, name)
-            if (rec.created > other.created) != newer or rec.id == other.id:
+            mine, theirs = fmt.parse_time(rec.created) or 0, fmt.parse_time(other.created) or 0
+            if (mine > theirs) != newer or rec.id == other.id:
                 return False
     return True
 

@@ -1,0 +1,175 @@
+"""An OCI runtime-spec ``config.json`` from an image config and ``run`` options (pure).
+
+This is Docker's translation: Entrypoint/Cmd and ``--entrypoint``, Env merging with a
+default PATH, WorkingDir, the user, hostname, the default capability set, the mounts of a
+fresh /proc, /dev, /sys, and the masked and read-only paths. Field names are the OCI
+runtime spec's, so ``runtime/`` can be driven by a bundle written by hand.
+"""
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from rootless.bundle.users import User
+from rootless.errors import UsageError
+
+OCI_VERSION = "1.0.2"
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# Docker's default capabilities (moby's oci/caps defaults).
+DEFAULT_CAPS = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+)
+ALL_CAPS = DEFAULT_CAPS + (
+    "CAP_DAC_READ_SEARCH", "CAP_LINUX_IMMUTABLE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_LEASE", "CAP_AUDIT_CONTROL", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+
+MASKED_PATHS = (
+    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+    "/sys/firmware", "/sys/devices/virtual/powercap",
+)
+READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``create``/``run`` were asked for, already parsed (see cli)."""
+
+    args: Tuple[str, ...] = ()
+    entrypoint: Optional[str] = None  # None: the image's; "": none
+    env: Tuple[str, ...] = ()  # -e and --env-file entries, in order
+    workdir: Optional[str] = None
+    hostname: str = ""
+    tty: bool = False
+    read_only: bool = False
+    privileged: bool = False
+    cap_add: Tuple[str, ...] = ()
+    cap_drop: Tuple[str, ...] = ()
+    labels: Dict[str, str] = field(default_factory=dict)
+
+
+def command(image_config: dict, opts: RunOptions) -> List[str]:
+    """Docker's rule: entrypoint (image's unless --entrypoint) + args (or the image's Cmd
+    when no args are given; an explicit --entrypoint drops the image's Cmd)."""
+    if opts.entrypoint is None:
+        entry = list(image_config.get("Entrypoint") or [])
+        cmd = list(opts.args) if opts.args else list(image_config.get("Cmd") or [])
+    else:
+        entry = [opts.entrypoint] if opts.entrypoint else []
+        cmd = list(opts.args)
+    argv = entry + cmd
+    if not argv:
+        raise UsageError("no command specified: the image has no Cmd or Entrypoint; give one "
+                         "after the image name")
+    return argv
+
+
+def environment(image_config: dict, opts: RunOptions, user: User, host_env: Dict[str, str]) -> List[str]:
+    """Image Env, then -e/--env-file (later wins), with PATH, HOSTNAME, HOME and TERM."""
+    env: Dict[str, str] = {}
+    for item in image_config.get("Env") or []:
+        key, _, value = item.partition("=")
+        env[key] = value
+    env.setdefault("PATH", DEFAULT_PATH)
+    env["HOSTNAME"] = opts.hostname
+    for item in opts.env:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError("invalid environment variable %r" % item)
+        if sep:
+            env[key] = value
+        elif key in host_env:
+            env[key] = host_env[key]  # `-e NAME` passes the host's value, if any
+    if opts.tty:
+        env.setdefault("TERM", "xterm")
+    env.setdefault("HOME", user.home if user.name else "/root" if user.uid == 0 else "/")
+    return ["%s=%s" % kv for kv in env.items()]
+
+
+def working_dir(image_config: dict, opts: RunOptions) -> str:
+    cwd = opts.workdir or image_config.get("WorkingDir") or "/"
+    if not cwd.startswith("/"):
+        raise UsageError("the working directory %r is invalid: it must be an absolute path" % cwd)
+    return cwd
+
+
+def capabilities(opts: RunOptions) -> List[str]:
+    """Docker's default set, --cap-add/--cap-drop applied (names with or without CAP_)."""
+    if opts.privileged:
+        return list(ALL_CAPS)
+    caps = list(DEFAULT_CAPS)
+    for name in opts.cap_drop:
+        if name.upper() == "ALL":
+            caps = []
+        else:
+            cap = _cap_name(name)
+            caps = [c for c in caps if c != cap]
+    for name in opts.cap_add:
+        if name.upper() == "ALL":
+            caps = list(ALL_CAPS)
+        elif _cap_name(name) not in caps:
+            caps.append(_cap_name(name))
+    return caps
+
+
+def _cap_name(name: str) -> str:
+    cap = name.upper()
+    cap = cap if cap.startswith("CAP_") else "CAP_" + cap
+    if cap not in ALL_CAPS:
+        raise UsageError("unknown capability %r (see capabilities(7))" % name)
+    return cap
+
+
+def mounts(opts: RunOptions) -> List[dict]:
+    """The kernel file systems Docker gives every container, in mount order."""
+    sys_options = ["nosuid", "noexec", "nodev", "ro"]
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": sys_options},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+    ]
+
+
+def generate(image_config: dict, opts: RunOptions, user: User,
+             host_env: Optional[Dict[str, str]] = None) -> dict:
+    """The whole config.json for one container (``image_config`` is the image config's
+    ``config`` object: Env, Cmd, Entrypoint, WorkingDir, ...)."""
+    image_config = image_config or {}
+    caps = capabilities(opts)
+    return {
+        "ociVersion": OCI_VERSION,
+        "process": {
+            "terminal": opts.tty,
+            "user": {"uid": user.uid, "gid": user.gid, "additionalGids": list(user.additional_gids)},
+            "args": command(image_config, opts),
+            "env": environment(image_config, opts, user, host_env or {}),
+            "cwd": working_dir(image_config, opts),
+            "capabilities": {k: list(caps) for k in ("bounding", "effective", "permitted")},
+            "noNewPrivileges": not opts.privileged,
+        },
+        "root": {"path": "rootfs", "readonly": opts.read_only},
+        "hostname": opts.hostname,
+        "mounts": mounts(opts),
+        "linux": {
+            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user", "cgroup")],
+            "maskedPaths": [] if opts.privileged else list(MASKED_PATHS),
+            "readonlyPaths": [] if opts.privileged else list(READONLY_PATHS),
+        },
+        "annotations": {"org.opencontainers.image.stopSignal": image_config.get("StopSignal") or "SIGTERM",
+                        **{"label." + k: v for k, v in sorted(opts.labels.items())}},
+    }
