@@ -16,6 +16,7 @@ def register(sub) -> None:
     for parent in (sub, system):
         p = parent.add_parser("info", help="show where data lives and which features work here")
         p.add_argument("-f", "--format", help="a Go-like template, or json")
+        p.add_argument("--probe", action="store_true", help="probe again instead of using the cached answers")
         p.set_defaults(handler=cmd_info)
     p = system.add_parser("reset", help="remove every image and all data under the storage root")
     p.add_argument("-f", "--force", action="store_true", help="do not ask for confirmation")
@@ -51,8 +52,9 @@ def cmd_version(ctx, args):
     return 0
 
 
-def system_info(ctx) -> dict:
+def system_info(ctx, probe_again: bool = False) -> dict:
     from rootless import paths as paths_mod
+    from rootless.runtime import probes
     p = ctx.paths()
     images = []
     if os.path.exists(p.images_index):
@@ -68,11 +70,12 @@ def system_info(ctx) -> dict:
         "RunDir": p.run,
         "Images": len(images),
         "Uid": os.getuid(),
+        "Probes": probes.collect(p, refresh=probe_again),
     }
 
 
 def cmd_info(ctx, args):
-    info = system_info(ctx)
+    info = system_info(ctx, args.probe)
     if args.format:
         out(_json(info) if args.format == "json" else _fmt().render(args.format, info))
         return 0
@@ -87,7 +90,7 @@ def cmd_info(ctx, args):
         " Kernel: %s" % info["KernelVersion"],
         " Architecture: %s" % info["Architecture"],
         " User: uid %d" % info["Uid"],
-    ]))
+    ] + _ladder_lines(info["Probes"])))
     return 0
 
 
@@ -158,3 +161,17 @@ def cmd_reset(ctx, args):
     finally:
         lock.release()
     return 0
+
+
+LADDERS = (("idmap", "Id mapping"), ("rootfs", "Rootfs driver"))
+
+
+def _ladder_lines(probes: dict) -> list:
+    lines = []
+    for key, title in LADDERS:
+        result = probes.get(key) or {}
+        lines.append(" %s: %s" % (title, result.get("choice", "unknown")))
+        lines.append("  Why: %s" % result.get("reason", ""))
+        if result.get("remedy"):
+            lines.append("  Remedy: %s" % result["remedy"])
+    return lines

@@ -1,0 +1,51 @@
+"""Run each fallback ladder's probe once and cache the answers in the run dir.
+
+The cache key holds what the answers depend on: the kernel, the user, the storage root,
+and the files the id-mapping probe reads. ``info`` shows the answers; later commands
+choose their strategy from them.
+"""
+
+import json
+import os
+from typing import Dict
+
+from rootless import fsutil
+from rootless.paths import Paths, ensure_private_dir
+
+VERSION = 1
+
+
+def _key(paths: Paths) -> str:
+    parts = [str(VERSION), os.uname().release, str(os.getuid()), paths.root]
+    for path in ("/etc/subuid", "/etc/subgid", "/usr/bin/newuidmap", "/usr/bin/fuse-overlayfs",
+                 "/dev/fuse"):
+        try:
+            st = os.stat(path)
+            parts.append("%s:%d:%o" % (path, st.st_mtime_ns, st.st_mode))
+        except OSError:
+            parts.append(path + ":-")
+    return "|".join(parts)
+
+
+def collect(paths: Paths, refresh: bool = False) -> Dict[str, Dict[str, str]]:
+    """{"idmap": {...}, "rootfs": {...}}: each {"choice", "reason", "remedy"}."""
+    cache = os.path.join(paths.run, "probes.json")
+    key = _key(paths)
+    if not refresh:
+        cached = fsutil.read_json(cache)
+        if isinstance(cached, dict) and cached.get("key") == key:
+            return cached["results"]
+    from rootless.runtime import userns
+    from rootless.storage import driver
+    results = {"idmap": userns.probe()}
+    if results["idmap"]["choice"] == "unavailable":
+        results["rootfs"] = {"choice": "copy", "reason": "no user namespaces", "remedy": ""}
+    else:
+        ensure_private_dir(paths.root)
+        results["rootfs"] = driver.probe(paths.tmp)
+    try:
+        ensure_private_dir(paths.run)
+        fsutil.atomic_write(cache, json.dumps({"key": key, "results": results}).encode())
+    except OSError:
+        pass  # an unwritable run dir costs a re-probe next time, nothing more
+    return results
