@@ -7,7 +7,7 @@ runtime spec's, so ``runtime/`` can be driven by a bundle written by hand.
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from rootless.bundle.users import User
 from rootless.errors import UsageError

@@ -47,7 +47,7 @@ def _images(sub, isub):
 
 def image_rows(store, args):
     from rootless.image import reference
-    from rootless.image.streams import human_size
+    from rootless.streams import human_size
     now = time.time()
     rows = []
     filters = _parse_filters(args.filter + (["reference=" + args.reference] if args.reference else []))
@@ -155,7 +155,7 @@ def _load(sub, isub):
 
 def _layer_limit(args):
     if getattr(args, "max_layer_size", None):
-        from rootless.image.streams import parse_size
+        from rootless.streams import parse_size
         return parse_size(args.max_layer_size)
     return None
 
@@ -243,7 +243,7 @@ def _prune(sub, isub):
 
 
 def cmd_prune(ctx, args):
-    from rootless.image.streams import human_size
+    from rootless.streams import human_size
     store = ctx.store()
     if not args.force and sys.stdin.isatty():
         what = "all images without at least one container associated to them" if args.all else "all dangling images"
@@ -280,7 +280,7 @@ def _history(sub, isub):
 
 
 def history_rows(store, name, no_trunc=False):
-    from rootless.image.streams import human_size
+    from rootless.streams import human_size
     rec = store.lookup(name)
     config = json.loads(store.read_blob(rec.id))
     sizes = [store.layer_meta(d)["record"]["content_size"] for d in rec.layers]

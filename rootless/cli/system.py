@@ -95,7 +95,7 @@ def cmd_info(ctx, args):
 
 
 def disk_usage(store) -> list:
-    from rootless.image.streams import human_size
+    from rootless.streams import human_size
     images = store.images() if os.path.exists(store.paths.images_index) else []
     used = store.containers_using_images()
     sizes, active_layers = {}, set()

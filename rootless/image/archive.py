@@ -18,14 +18,13 @@ import sys
 import tarfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from rootless import fsutil
 from rootless.errors import InvalidImage, NotFound, UsageError
 from rootless.image import manifest as mf
 from rootless.image import reference
 from rootless.image.store import ImageRecord, LayerInfo, Store
-from rootless.image.streams import decompressing, sniff
+from rootless.streams import Reader, decompressing, sniff
 
 MAX_LINK_DEPTH = 16
 
@@ -273,7 +272,7 @@ def _local_archive(path: Optional[str], stdin, work: str, limit: int) -> str:
     raw = stdin if stdin is not None else sys.stdin.buffer
     if hasattr(raw, "isatty") and raw.isatty():
         raise UsageError("requested load from stdin, but stdin is a terminal; use -i FILE or a pipe")
-    from rootless.image.streams import PeekReader
+    from rootless.streams import PeekReader
     peek = PeekReader(raw)
     compression = sniff(peek.head)
     return _spool(decompressing(peek, compression), work, limit)
@@ -282,7 +281,7 @@ def _local_archive(path: Optional[str], stdin, work: str, limit: int) -> str:
 def _spool(reader, work: str, limit: int) -> str:
     """Copy a compressed or piped archive to a seekable file. The layer size guard bounds
     the whole decompressed archive too, so a compressed bomb cannot fill the disk here."""
-    from rootless.image.streams import HashingReader
+    from rootless.streams import HashingReader
     bounded = HashingReader(reader, limit, "the decompressed archive")
     dest = os.path.join(work, "archive.tar")
     with open(dest, "wb") as out:
@@ -358,20 +357,14 @@ def import_tarball(store: Store, path: Optional[str], name: Optional[str], messa
     return digest
 
 
-class _NoClose(io.RawIOBase):
+class _NoClose(Reader):
+    """stdin for ``import -``: read through, never closed by the layer reader."""
+
     def __init__(self, raw):
         self.raw = raw
 
-    def readable(self):
-        return True
-
     def read(self, n=-1):
         return self.raw.read(n)
-
-    def readinto(self, b):
-        data = self.raw.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def close(self):
         pass

@@ -28,7 +28,7 @@ from typing import Callable, Dict, Iterable, List, Optional
 from rootless import fsutil, paths as paths_mod
 from rootless.errors import Conflict, DigestMismatch, InvalidImage, NotFound, StoreError, UsageError
 from rootless.image import reference
-from rootless.image.streams import BlobSink, HashingReader, PeekReader, decompressing, sniff
+from rootless.streams import BlobSink, HashingReader, PeekReader, decompressing, sniff
 
 INDEX_VERSION = 1
 DEFAULT_MAX_LAYER_SIZE = 64 << 30  # 64 GiB uncompressed per layer: far above real images
@@ -446,5 +446,5 @@ def _env_size(name: str) -> Optional[int]:
     value = os.environ.get(name)
     if not value:
         return None
-    from rootless.image.streams import parse_size
+    from rootless.streams import parse_size
     return parse_size(value)

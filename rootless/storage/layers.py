@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from rootless.errors import InvalidImage, SizeLimitExceeded
+from rootless.streams import Reader
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -249,7 +250,7 @@ class LayerUnpacker:
         # Count what the member claims to unpack to: a sparse member is small in the tar
         # but would expand (through our hole-seeking copy) to its full size.
         if self.max_size is not None and self.record.content_size + m.size > self.max_size:
-            from rootless.image.streams import human_size
+            from rootless.streams import human_size
             raise SizeLimitExceeded(
                 "layer unpacks to more than %s (at /%s); refusing it (a decompression bomb "
                 "guard: raise --max-layer-size or ROOTLESS_MAX_LAYER_SIZE if the image is "
@@ -328,20 +329,12 @@ class LayerUnpacker:
             os.utime(path, (mtime, mtime))
 
 
-class _Counter(io.RawIOBase):
+class _Counter(Reader):
     """Counts the bytes tarfile reads, so a stream cut inside a header is noticed."""
 
     def __init__(self, raw):
         super().__init__()
         self.raw, self.count = raw, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)

@@ -14,19 +14,19 @@ reported, never silently saved.
 
 import gzip
 import hashlib
-import io
 import json
 import os
-from typing import List, Optional
+from typing import List
 
 from rootless.errors import DigestMismatch
+from rootless.streams import Reader
 
 RAW_NAME = "tar-split.gz"
 INDEX_NAME = "tar-split.json"
 CHUNK = 1 << 20
 
 
-class Recorder(io.RawIOBase):
+class Recorder(Reader):
     """A reader wrapper below tarfile: passes bytes up and saves the ones to keep.
 
     The unpacker calls ``exclude(start, size, path)`` just before it copies a member's
@@ -63,14 +63,6 @@ class Recorder(io.RawIOBase):
             if len(self._pending) > 2 * self.KEEP_BACK:
                 self._save(len(self._pending) - self.KEEP_BACK)
         return data
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def exclude(self, start: int, size: int, path: str) -> None:
         if size <= 0 or not self.reproducible:

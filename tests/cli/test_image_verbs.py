@@ -6,7 +6,6 @@ import re
 import subprocess
 import tarfile
 
-import pytest
 
 from imagetools import config_for, docker_archive, sha, tar_bytes
 

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import tarfile
-import threading
 import time
 
 import pytest

@@ -721,7 +721,7 @@ ARCHIVE_NAMES = r"outside the archive|links outside the archive|no member|not a 
 def _manifest_paths_case(scene, case):
     good = some_layer()
     members, entry = docker_parts([good])
-    cfg, lay = entry["Config"], entry["Layers"][0]
+    lay = entry["Layers"][0]
     if case == "config-up-victim":
         entry["Config"] = "../../outside/victim"
     elif case == "config-deep-victim":

@@ -1,4 +1,4 @@
-"""rootless.image.streams: hashing, bounding, sniffing and decompressing readers."""
+"""rootless.streams: hashing, bounding, sniffing and decompressing readers."""
 
 import bz2
 import gzip
@@ -11,7 +11,7 @@ import pytest
 
 from imagetools import tar_bytes
 from rootless.errors import InvalidImage, SizeLimitExceeded, Unsupported, UsageError
-from rootless.image.streams import (HashingReader, PeekReader, decompressing, human_size,
+from rootless.streams import (HashingReader, PeekReader, decompressing, human_size,
                                     parse_size, sniff)
 
 

@@ -1,6 +1,5 @@
 """The tar-split record rebuilds a layer's stream byte for byte from its unpacked files."""
 
-import gzip
 import hashlib
 import io
 import os

@@ -16,7 +16,20 @@ BZIP2_MAGIC = b"BZh"
 XZ_MAGIC = b"\xfd7zXZ\x00"
 
 
-class HashingReader(io.RawIOBase):
+class Reader(io.RawIOBase):
+    """Base of our pass-through readers: subclasses define ``read``; this supplies the
+    rest of the raw-stream protocol, so io.BufferedReader and tarfile accept them."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class HashingReader(Reader):
     """Pass reads through, hashing (sha256) and counting them; refuse past ``limit``.
 
     With ``sink``, everything read is also written there (the blob's copy in the store).
@@ -27,9 +40,6 @@ class HashingReader(io.RawIOBase):
         self.raw, self.limit, self.what, self.sink = raw, limit, what, sink
         self.hash = hashlib.sha256() if hashing else None
         self.count = 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
@@ -45,11 +55,6 @@ class HashingReader(io.RawIOBase):
             if self.sink is not None:
                 self.sink.write(data)
         return data
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def drain(self) -> None:
         """Read to the end (tar's trailing zero blocks count toward the digest)."""
@@ -138,14 +143,11 @@ def decompressing(raw, compression: str):
     return _Checked(inner, compression, errors)
 
 
-class _Checked(io.RawIOBase):
+class _Checked(Reader):
     """Turns a decompressor's own errors into InvalidImage."""
 
     def __init__(self, inner, compression: str, errors: tuple):
         self.inner, self.compression, self.errors = inner, compression, errors
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         try:
@@ -153,11 +155,6 @@ class _Checked(io.RawIOBase):
         except self.errors as e:
             from rootless.errors import InvalidImage
             raise InvalidImage("%s data is damaged or truncated (%s)" % (self.compression, e))
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         self.inner.close()
@@ -187,16 +184,13 @@ def _decompressor(raw, compression: str):
     raise Unsupported("unknown compression %r" % compression)
 
 
-class PeekReader(io.RawIOBase):
+class PeekReader(Reader):
     """A reader that lets us look at the first bytes of a non-seekable stream."""
 
     def __init__(self, raw, size: int = 8):
         self.raw = raw
         self.head = _read_fully(raw, size)
         self._pos = 0
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, n: int = -1) -> bytes:
         if self._pos < len(self.head):
@@ -208,11 +202,6 @@ class PeekReader(io.RawIOBase):
             self._pos += len(data)
             return data
         return self.raw.read(n)
-
-    def readinto(self, b) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 def _read_fully(raw, n: int) -> bytes:
