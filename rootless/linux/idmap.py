@@ -59,3 +59,17 @@ def _has_file_caps(path: str) -> bool:
 
 def single_map(inside: int, outside: int) -> str:
     return "%d %d 1\n" % (inside, outside)
+
+
+def enter_single_uid_namespace() -> None:
+    """unshare a user namespace and map root in it to our uid and gid (no helpers needed).
+
+    setgroups must be denied before an unprivileged process may write its gid_map.
+    """
+    from rootless.linux import ns
+    uid, gid = os.getuid(), os.getgid()
+    ns.unshare(ns.CLONE_NEWUSER)
+    for name, text in (("setgroups", "deny"), ("uid_map", single_map(0, uid)),
+                       ("gid_map", single_map(0, gid))):
+        with open("/proc/self/" + name, "w") as f:
+            f.write(text)

@@ -19,21 +19,14 @@ SYSCTLS = (
 
 
 def _try_userns() -> str:
-    from rootless.linux import ns
-    uid, gid = os.getuid(), os.getgid()
-    ns.unshare(ns.CLONE_NEWUSER)
-    with open("/proc/self/setgroups", "w") as f:
-        f.write("deny")
-    with open("/proc/self/uid_map", "w") as f:
-        f.write(idmap.single_map(0, uid))
-    with open("/proc/self/gid_map", "w") as f:
-        f.write(idmap.single_map(0, gid))
+    uid = os.getuid()
+    idmap.enter_single_uid_namespace()
     return "uid %d is root in a new user namespace" % uid
 
 
 def probe() -> Dict[str, str]:
     """{"choice": "subuid"|"single-uid"|"unavailable", "reason": ..., "remedy": ...}"""
-    from rootless.runtime.child import run_in_child
+    from rootless.linux.child import run_in_child
     ok, detail = run_in_child(_try_userns)
     if not ok:
         knobs = [fix for path, bad, fix in SYSCTLS if _read(path) == bad]

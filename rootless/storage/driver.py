@@ -13,9 +13,8 @@ from rootless import fsutil
 
 
 def _try_overlay(base: str) -> str:
-    from rootless.linux import mount, ns
-    from rootless.runtime.userns import _try_userns
-    _try_userns()
+    from rootless.linux import idmap, mount, ns
+    idmap.enter_single_uid_namespace()
     ns.unshare(ns.CLONE_NEWNS)
     # Our mounts must not propagate anywhere (the host's / may be shared).
     mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
@@ -34,7 +33,7 @@ def _try_overlay(base: str) -> str:
 
 def probe(tmp_root: str) -> Dict[str, str]:
     """{"choice": "overlay"|"fuse-overlayfs"|"copy", "reason": ..., "remedy": ...}"""
-    from rootless.runtime.child import run_in_child
+    from rootless.linux.child import run_in_child
     with fsutil.WorkDir(tmp_root, "probe-") as work:
         for name in ("lower", "upper", "work", "merged"):
             os.mkdir(os.path.join(work.path, name), 0o700)
