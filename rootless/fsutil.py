@@ -10,16 +10,14 @@ import errno
 import fcntl
 import json
 import os
-import secrets
-import shutil
 import stat
-import tempfile
 from typing import Any, Optional
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
     directory = os.path.dirname(path) or "."
+    import tempfile  # imported here: the read-only commands never pay for it
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -114,6 +112,7 @@ def remove_tree(path: str) -> None:
     if not stat.S_ISDIR(st.st_mode):
         os.unlink(path)
         return
+    import shutil
     _make_dirs_writable(path)
     shutil.rmtree(path)
 
@@ -149,7 +148,7 @@ class WorkDir:
         # The lock is taken before the directory exists, so a concurrent collector can
         # never see our directory with its lock free.
         while True:
-            path = os.path.join(tmp_root, prefix + secrets.token_hex(8))
+            path = os.path.join(tmp_root, prefix + os.urandom(8).hex())
             lock = FileLock(path + self.LOCK_SUFFIX)
             lock.acquire()
             try:

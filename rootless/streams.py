@@ -4,7 +4,6 @@ A layer blob flows: file -> HashingReader (blob digest) -> decompressor -> Hashi
 (diff_id, size limit) -> tar unpack. Nothing is read twice and nothing is held whole.
 """
 
-import hashlib
 import io
 from typing import Optional
 
@@ -38,6 +37,7 @@ class HashingReader(Reader):
     def __init__(self, raw, limit: Optional[int] = None, what: str = "stream", sink=None,
                  hashing: bool = True):
         self.raw, self.limit, self.what, self.sink = raw, limit, what, sink
+        import hashlib  # here, not at the top: `images` and `ps` never hash
         self.hash = hashlib.sha256() if hashing else None
         self.count = 0
 
@@ -74,6 +74,7 @@ class BlobSink:
     def __init__(self, path: Optional[str]):
         import queue
         import threading
+        import hashlib
         self._file = open(path, "wb") if path else None
         self._hash = hashlib.sha256()
         self._queue = queue.Queue(maxsize=64)

@@ -5,8 +5,7 @@ registry and digest. The store keeps full names; the CLI shows Docker's familiar
 """
 
 import re
-from dataclasses import dataclass
-from typing import Optional
+from collections import namedtuple
 
 from rootless.errors import UsageError
 
@@ -23,12 +22,10 @@ _IPV6 = re.compile(r"\[[0-9a-fA-F:]+\]\Z")
 MAX_NAME = 255
 
 
-@dataclass(frozen=True)
-class Reference:
-    domain: str
-    path: str
-    tag: Optional[str] = None
-    digest: Optional[str] = None
+class Reference(namedtuple("Reference", "domain path tag digest", defaults=(None, None))):
+    """domain, path, tag, digest (immutable; a namedtuple to keep start-up cheap)."""
+
+    __slots__ = ()
 
     @property
     def repository(self) -> str:

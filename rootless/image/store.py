@@ -22,47 +22,40 @@ made but not yet listed.
 
 import os
 import time
-from dataclasses import dataclass, field
+from collections import namedtuple
 from typing import Callable, Dict, Iterable, List, Optional
 
 from rootless import fsutil, paths as paths_mod
 from rootless.errors import Conflict, DigestMismatch, InvalidImage, NotFound, StoreError, UsageError
 from rootless.image import reference
-from rootless.streams import BlobSink, HashingReader, PeekReader, decompressing, sniff
+from rootless import streams  # its names are looked up late: hashlib loads on first use
 
 INDEX_VERSION = 1
 DEFAULT_MAX_LAYER_SIZE = 64 << 30  # 64 GiB uncompressed per layer: far above real images
 
 
-@dataclass
 class ImageRecord:
     """One image in the index. ``id`` is the config digest, as Docker shows it."""
 
-    id: str
-    manifest: str
-    layers: List[str]
-    repo_tags: List[str] = field(default_factory=list)
-    repo_digests: List[str] = field(default_factory=list)
-    created: str = ""
-    size: int = 0
-    added: float = 0.0
+    FIELDS = ("id", "manifest", "layers", "repo_tags", "repo_digests", "created", "size", "added")
+    __slots__ = FIELDS
+
+    def __init__(self, id: str, manifest: str, layers: List[str], repo_tags: Optional[List[str]] = None,
+                 repo_digests: Optional[List[str]] = None, created: str = "", size: int = 0,
+                 added: float = 0.0):
+        self.id, self.manifest, self.layers = id, manifest, layers
+        self.repo_tags, self.repo_digests = list(repo_tags or []), list(repo_digests or [])
+        self.created, self.size, self.added = created, size, added
 
     def to_json(self) -> dict:
-        return dict(self.__dict__)
+        return {k: getattr(self, k) for k in self.FIELDS}
 
     @classmethod
     def from_json(cls, d: dict) -> "ImageRecord":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        return cls(**{k: d[k] for k in cls.FIELDS if k in d})
 
 
-@dataclass(frozen=True)
-class LayerInfo:
-    diff_id: str
-    blob: str
-    media_type: str
-    blob_size: int
-    tar_size: int
-    content_size: int
+LayerInfo = namedtuple("LayerInfo", "diff_id blob media_type blob_size tar_size content_size")
 
 
 class Store:
@@ -144,7 +137,7 @@ class Store:
         """A reader of the layer's uncompressed tar stream, exactly as it was loaded."""
         meta = self.layer_meta(diff_id)
         if meta.get("blob"):
-            return decompressing(open(self.blob_path(meta["blob"]), "rb"),
+            return streams.decompressing(open(self.blob_path(meta["blob"]), "rb"),
                                  sniff_media_type(meta["media_type"]))
         from rootless.storage.tarsplit import Reassembled
         return Reassembled(self.paths.layer(diff_id), diff_id)
@@ -194,11 +187,11 @@ class Store:
             os.mkdir(os.path.join(layer_dir, "diff"), 0o755)
             # The blob is hashed in a thread of its own while this one parses the tar and
             # creates files; an uncompressed blob is hashed once (its digest is the diff_id).
-            with open_blob() as src, BlobSink(None) as sink:
-                outer = HashingReader(src, what=what, sink=sink, hashing=False)
-                peek = PeekReader(outer)
-                compression = sniff(peek.head)
-                inner = HashingReader(decompressing(peek, compression), self.max_layer_size, what,
+            with open_blob() as src, streams.BlobSink(None) as sink:
+                outer = streams.HashingReader(src, what=what, sink=sink, hashing=False)
+                peek = streams.PeekReader(outer)
+                compression = streams.sniff(peek.head)
+                inner = streams.HashingReader(streams.decompressing(peek, compression), self.max_layer_size, what,
                                       hashing=bool(compression))
                 record = layers.unpack(inner, os.path.join(layer_dir, "diff"), self.debug,
                                        self.max_layer_size, split_dir=layer_dir)
@@ -230,7 +223,7 @@ class Store:
 
     def _keep_blob(self, open_blob, digest: str, work: str) -> None:
         tmp = os.path.join(work, "blob")
-        with open_blob() as src, BlobSink(tmp) as sink:
+        with open_blob() as src, streams.BlobSink(tmp) as sink:
             while True:
                 chunk = src.read(1 << 20)
                 if not chunk:
