@@ -50,6 +50,7 @@ class Recorder(Reader):
         self._run = 0  # bytes saved since the last entry
         self._entries: List[list] = []
         self._paths = set()
+        self._saved = bytearray()
         self._out = gzip.open(os.path.join(directory, RAW_NAME), "wb", compresslevel=1)
 
     def read(self, n: int = -1) -> bytes:
@@ -86,10 +87,17 @@ class Recorder(Reader):
 
     def _save(self, n: int) -> None:
         if n > 0:
-            self._out.write(bytes(self._pending[:n]))
+            self._saved += self._pending[:n]
             self._run += n
             del self._pending[:n]
             self._pending_start += n
+            if len(self._saved) >= CHUNK:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Compress saved bytes in large pieces (one gzip write per header was costly)."""
+        self._out.write(bytes(self._saved))
+        del self._saved[:]
 
     def drain(self) -> None:
         while self.read(CHUNK):
@@ -99,10 +107,13 @@ class Recorder(Reader):
         """Read to the end of the stream and write the index."""
         self.drain()
         self._save(len(self._pending))
+        self._flush()
         self._out.close()
+        # json.dumps, not json.dump: dump streams through the pure-Python encoder.
+        index = json.dumps({"entries": self._entries, "tail": self._run, "size": self.count},
+                           separators=(",", ":"))
         with open(os.path.join(self._directory, INDEX_NAME), "w") as f:
-            json.dump({"entries": self._entries, "tail": self._run, "size": self.count}, f,
-                      separators=(",", ":"))
+            f.write(index)
 
     def close(self) -> None:
         self._out.close()
