@@ -7,7 +7,7 @@ rootfs (never through the host's view of a symlink) and passes their text here.
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from rootless.errors import UsageError
 
@@ -83,6 +83,3 @@ def _find_group(text: str, groups) -> int:
             return g
     raise UsageError("unable to find group %s: no matching entries in group file" % text)
 
-
-def home_env(user: User) -> Dict[str, str]:
-    return {"HOME": user.home if user.name else "/"}

@@ -224,13 +224,16 @@ def cmd_rmi(ctx, args):
     from rootless.errors import RootlessError
     store = ctx.store()
     in_use = store.containers_using_images()
-    failed = None
+    failed, removed = None, False
     for name in args.images:
         try:
-            out("\n".join(store.remove(name, force=args.force, in_use=in_use)))
+            out("\n".join(store.remove(name, force=args.force, in_use=in_use, collect=False)))
+            removed = True
         except RootlessError as e:
             sys.stderr.write("rootless: error: %s\n" % e)
             failed = e
+    if removed:
+        store.collect_garbage(blocking=False)
     return failed.exit_code if failed else 0
 
 
@@ -259,7 +262,7 @@ def cmd_prune(ctx, args):
             config = json.loads(store.read_blob(rec.id)).get("config") or {}
             if not _matches(_parse_filters(args.filter), rec, None, config, []):
                 continue
-        lines.extend(store.remove(rec.id, force=True, in_use=in_use))
+        lines.extend(store.remove(rec.id, force=True, in_use=in_use, collect=False))
     freed = store.collect_garbage()
     if lines:
         out("Deleted Images:\n" + "\n".join(l[0].lower() + l[1:] for l in lines) + "\n")

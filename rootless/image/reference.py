@@ -46,11 +46,11 @@ class Reference(namedtuple("Reference", "domain path tag digest", defaults=(None
         """As Docker prints it: ``busybox:latest``."""
         return self._with_suffixes(self.familiar_repository)
 
-    def _with_suffixes(self, repository: str) -> str:
-        return repository + (":" + self.tag if self.tag else "") + ("@" + self.digest if self.digest else "")
-
     def with_tag(self, tag: str) -> "Reference":
         return Reference(self.domain, self.path, tag, None)
+
+    def _with_suffixes(self, repository: str) -> str:
+        return repository + (":" + self.tag if self.tag else "") + ("@" + self.digest if self.digest else "")
 
 
 def parse(text: str, default_tag: bool = True) -> Reference:

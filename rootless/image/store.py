@@ -137,8 +137,9 @@ class Store:
         """A reader of the layer's uncompressed tar stream, exactly as it was loaded."""
         meta = self.layer_meta(diff_id)
         if meta.get("blob"):
+            from rootless.image.manifest import compression_of
             return streams.decompressing(open(self.blob_path(meta["blob"]), "rb"),
-                                 sniff_media_type(meta["media_type"]))
+                                         compression_of(meta["media_type"]))
         from rootless.storage.tarsplit import Reassembled
         return Reassembled(self.paths.layer(diff_id), diff_id)
 
@@ -292,10 +293,12 @@ class Store:
             _retag(images, record, [str(ref)])
         self.update_index(change)
 
-    def remove(self, name: str, force: bool = False, in_use: Iterable[str] = ()) -> List[str]:
+    def remove(self, name: str, force: bool = False, in_use: Iterable[str] = (),
+               collect: bool = True) -> List[str]:
         """Docker's rmi: untag a name that is one of several tags, else delete the image.
 
-        Returns the Docker-style lines: ``Untagged: ...`` and ``Deleted: ...``.
+        Returns the Docker-style lines: ``Untagged: ...`` and ``Deleted: ...``. With
+        ``collect=False`` the caller collects garbage once after removing several images.
         """
         in_use = set(in_use)
 
@@ -322,7 +325,8 @@ class Store:
             lines.append("Deleted: " + record.id)
             return lines
         lines = self.update_index(change)
-        self.collect_garbage(blocking=False)
+        if collect:
+            self.collect_garbage(blocking=False)
         return lines
 
     # -- garbage ------------------------------------------------------------------------
@@ -412,11 +416,6 @@ def _retag(images: Dict[str, ImageRecord], record: ImageRecord, tags: Iterable[s
                 other.repo_tags.remove(tag)
         if tag not in record.repo_tags:
             record.repo_tags.append(tag)
-
-
-def sniff_media_type(media_type: str) -> str:
-    from rootless.image.manifest import compression_of
-    return compression_of(media_type)
 
 
 def _media_type(compression: str) -> str:
