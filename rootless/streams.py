@@ -120,6 +120,88 @@ class BlobSink:
         return "sha256:" + self._hash.hexdigest()
 
 
+class Window(io.RawIOBase):
+    """``size`` bytes of an open file from ``offset`` on, as a seekable raw stream of their own.
+
+    Reads use pread, so the descriptor's own position is never used and several windows
+    (and a RegionHasher) can share one descriptor."""
+
+    def __init__(self, fd: int, offset: int, size: int):
+        super().__init__()
+        self.fd, self.offset, self.size, self.pos = fd, offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        import os
+        n = min(len(b), self.size - self.pos)
+        if n <= 0:
+            return 0
+        got = os.preadv(self.fd, [memoryview(b)[:n]], self.offset + self.pos)
+        self.pos += got
+        return got
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self.pos, 2: self.size}[whence]
+        if base + pos < 0:
+            raise ValueError("negative seek position")
+        self.pos = base + pos
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+
+class RegionHasher:
+    """The sha256 of ``size`` bytes of a file from ``offset``, computed in a thread of its
+    own (pread and hashlib release the GIL, so on two cores it costs the caller nothing)."""
+
+    def __init__(self, fd: int, offset: int, size: int):
+        import hashlib
+        import threading
+        self._args = (fd, offset, size)
+        self._hash = hashlib.sha256()
+        self._stop = False
+        self.count = 0
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name="region-hasher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import os
+        fd, offset, size = self._args
+        buf = bytearray(1 << 20)
+        view = memoryview(buf)
+        try:
+            while self.count < size and not self._stop:
+                n = os.preadv(fd, [view[:min(len(buf), size - self.count)]], offset + self.count)
+                if n == 0:
+                    break
+                self._hash.update(view[:n])
+                self.count += n
+        except BaseException as e:  # re-raised by digest()
+            self._error = e
+
+    def stop(self) -> None:
+        self._stop = True
+        self._thread.join()
+
+    def digest(self) -> str:
+        """Wait for the whole region; a file that ended early is reported as truncated."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        if self.count != self._args[2]:
+            from rootless.errors import InvalidImage
+            raise InvalidImage("archive is truncated (a layer ends %d bytes early)"
+                               % (self._args[2] - self.count))
+        return "sha256:" + self._hash.hexdigest()
+
+
 def sniff(head: bytes) -> str:
     """The compression of a layer from its first bytes: gzip, zstd, or "" (plain tar)."""
     if head.startswith(GZIP_MAGIC):

@@ -90,6 +90,15 @@ class ArchiveSource:
             return open(os.path.join(self.path, rel), "rb")
         return self.tar.extractfile(self.members[rel])
 
+    def region(self, name: str) -> Optional["tuple[str, int, int]"]:
+        """Where member ``name`` lies as plain bytes of a local file: (path, offset, size)."""
+        rel = self._resolve(name)
+        if self.dir:
+            path = os.path.join(self.path, rel)
+            return path, 0, os.stat(path).st_size
+        m = self.members[rel]
+        return (self.path, m.offset_data, m.size) if m.sparse is None else None
+
     def read(self, name: str, limit: int = mf.MAX_JSON) -> bytes:
         with self.open(name) as f:
             data = f.read(limit + 1)
@@ -297,7 +306,8 @@ def _ingest(store: Store, src: ArchiveSource, p: PendingImage) -> ImageRecord:
     infos = []
     for i, (member, blob, diff_id) in enumerate(p.layers):
         what = "layer %d/%d (%s)" % (i + 1, len(p.layers), diff_id[7:19])
-        infos.append(store.ingest_layer(lambda m=member: src.open(m), blob, diff_id, what))
+        infos.append(store.ingest_layer(lambda m=member: src.open(m), blob, diff_id, what,
+                                        region=src.region(member) if src.has(member) else None))
     store.put_blob_bytes(p.config, p.config_digest)
     data = p.manifest
     if data is None or [l["digest"] for l in json.loads(data)["layers"]] != [i.blob for i in infos]:

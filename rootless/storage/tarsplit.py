@@ -120,6 +120,63 @@ class Recorder(Reader):
         super().close()
 
 
+class RegionRecorder:
+    """The same record for a layer that is a seekable region of a file (``size`` bytes of
+    ``fd`` from ``offset``): the unpacker copies file contents straight from the file and
+    never reads them, so the bytes to keep are taken with pread once the unpack is over.
+    ``exclude`` and ``lost`` mean what they mean for ``Recorder``."""
+
+    def __init__(self, fd: int, offset: int, size: int, directory: str):
+        self.fd, self.offset, self.size = fd, offset, size
+        self.reproducible = True
+        self._directory = directory
+        self._ranges: List[list] = []
+        self._end = 0
+        self._paths = set()
+
+    def exclude(self, start: int, size: int, path: str) -> None:
+        if size <= 0 or not self.reproducible:
+            return
+        if start < self._end or start + size > self.size:
+            self.reproducible = False
+            return
+        self._ranges.append([start, size, path])
+        self._paths.add(path)
+        self._end = start + size
+
+    def lost(self, path: str) -> None:
+        if path in self._paths:
+            self.reproducible = False
+
+    def finish(self) -> None:
+        entries, pos = [], 0
+        with gzip.open(os.path.join(self._directory, RAW_NAME), "wb", compresslevel=1) as out:
+            pending = bytearray()
+            for start, size, path in self._ranges + [[self.size, 0, None]]:
+                at = pos
+                while at < start:
+                    data = os.pread(self.fd, min(CHUNK, start - at), self.offset + at)
+                    if not data:
+                        raise DigestMismatch("the archive changed while it was loaded")
+                    pending += data
+                    at += len(data)
+                    if len(pending) >= CHUNK:
+                        out.write(bytes(pending))
+                        del pending[:]
+                if path is not None:
+                    entries.append([start - pos, path, size])
+                    pos = start + size
+                else:
+                    tail = start - pos
+            out.write(bytes(pending))
+        index = json.dumps({"entries": entries, "tail": tail, "size": self.size}, separators=(",", ":"))
+        with open(os.path.join(self._directory, INDEX_NAME), "w") as f:
+            f.write(index)
+
+    def close(self) -> None:
+        pass
+
+
 class Reassembled:
     """A reader of a layer's original tar stream, rebuilt from ``directory`` (the layer
     directory holding ``diff/`` and the tar-split files) and checked against ``diff_id``."""

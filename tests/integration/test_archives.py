@@ -4,6 +4,7 @@ and skopeo themselves.  The archives come from scripts/build-test-images."""
 import json
 import os
 import signal
+import stat
 import subprocess
 import tarfile
 import time
@@ -64,6 +65,49 @@ def test_debian_layers_keep_whiteouts_modes_sparse_and_owners(rl, test_images):
     assert open(os.path.join(diff, "opt/ro-dir/inside")).read() == "inside\n"
     assert meta["record"]["owners"]["opt/owned-by-42"] == [42, 42]
     assert os.stat(os.path.join(diff, "opt/owned-by-42")).st_uid == os.getuid()
+
+
+def tree_listing(top):
+    """Every path below ``top`` with its type, mode, size, allocated blocks and content digest."""
+    rows = []
+    for dirpath, dirs, files in os.walk(top):
+        for name in sorted(dirs + files):
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            digest = ""
+            if os.path.islink(path):
+                digest = os.readlink(path)
+            elif os.path.isfile(path) and st.st_mode & 0o400:
+                with open(path, "rb") as f:
+                    digest = sha(f.read())
+            mtime = None if stat.S_ISCHR(st.st_mode) else int(st.st_mtime)  # whiteouts: made now
+            rows.append((os.path.relpath(path, top), st.st_mode, st.st_size, st.st_blocks > 0, mtime, digest))
+    return sorted(rows)
+
+
+def test_layers_read_in_place_and_streamed_come_out_the_same(rl, test_images, tmp_path):
+    """An uncompressed layer in an archive that only we (or root) can change is read in
+    place; in one that others could change it is streamed and hashed in the same pass.
+    Both must give the same files, records and saved bytes."""
+    from conftest import Rootless
+    shared = tmp_path / "shared.tar"
+    with open(os.path.join(test_images, "debian-docker.tar"), "rb") as src, open(shared, "wb") as dst:
+        dst.write(src.read())
+    os.chmod(shared, 0o666)
+    other = Rootless(str(tmp_path / "other-root"))
+    fast = rl("--debug", "load", "-i", os.path.join(test_images, "debian-docker.tar")).stderr.decode()
+    slow = other("--debug", "load", "-i", str(shared)).stderr.decode()
+    assert "read in place" in fast and "streamed" not in fast
+    assert "others could change the file meanwhile" in slow and "read in place" not in slow
+    layers = inspect(rl, "debian")["RootFS"]["Layers"]
+    assert inspect(other, "debian")["RootFS"]["Layers"] == layers
+    for d in layers:
+        a, b = (os.path.join(r.root, "layers", d[7:]) for r in (rl, other))
+        assert tree_listing(os.path.join(a, "diff")) == tree_listing(os.path.join(b, "diff"))
+        meta_a, meta_b = (json.load(open(os.path.join(x, "meta.json"))) for x in (a, b))
+        assert meta_a == meta_b
+    saved = [sha(r("save", "debian").stdout) for r in (rl, other)]
+    assert saved[0] == saved[1]
 
 
 def test_whiteouts_apply_across_layers_when_flattened(rl, test_images, tmp_path):

@@ -6,12 +6,38 @@ import os
 import shutil
 import stat
 import tarfile
+import tempfile
 
 import pytest
 
 from imagetools import tar_bytes
 from rootless.errors import InvalidImage
-from rootless.storage.layers import LayerRecord, LayerUnpacker, classify_whiteout, member_path, unpack
+from rootless.storage import layers
+from rootless.storage.layers import LayerRecord, LayerUnpacker, classify_whiteout, member_path
+
+MODE = {"name": "stream"}
+
+
+@pytest.fixture(autouse=True, params=["stream", "region"])
+def unpack_mode(request):
+    """Every test runs twice: through the streaming unpack (compressed or piped layers) and
+    through unpack_region (an uncompressed layer inside a local archive file)."""
+    MODE["name"] = request.param
+    yield request.param
+
+
+def unpack(fileobj, dest, **kw):
+    if MODE["name"] == "stream":
+        return layers.unpack(fileobj, dest, **kw)
+    return unpack_at_offset(fileobj.read(), dest, **kw)
+
+
+def unpack_at_offset(data, dest, **kw):
+    """The layer placed inside a larger file, between other bytes, as in an archive."""
+    with tempfile.TemporaryFile() as f:
+        f.write(b"P" * 1536 + data + b"Q" * 4096)
+        f.flush()
+        return layers.unpack_region(f.fileno(), 1536, len(data), dest, **kw)
 
 
 def _force_remove(path):

@@ -4,6 +4,7 @@ import hashlib
 import io
 import os
 import tarfile
+import tempfile
 
 import pytest
 
@@ -13,10 +14,26 @@ from rootless.storage import layers
 from rootless.storage.tarsplit import Reassembled
 
 
-def unpack_and_rebuild(tmp_path, data, read_size=None):
+@pytest.fixture(params=["stream", "region"])
+def mode(request):
+    return request.param
+
+
+def unpack_recording(data, layer, mode="stream"):
+    """Unpack ``data`` into layer/diff with a tar-split record, as a stream or as a region
+    of a larger file (the two recorders must write the same record)."""
+    if mode == "stream":
+        return layers.unpack(io.BytesIO(data), str(layer / "diff"), split_dir=str(layer))
+    with tempfile.TemporaryFile() as f:
+        f.write(b"P" * 512 + data + b"Q" * 700)
+        f.flush()
+        return layers.unpack_region(f.fileno(), 512, len(data), str(layer / "diff"), split_dir=str(layer))
+
+
+def unpack_and_rebuild(tmp_path, data, read_size=None, mode="stream"):
     layer = tmp_path / "layer"
     (layer / "diff").mkdir(parents=True)
-    record = layers.unpack(io.BytesIO(data), str(layer / "diff"), split_dir=str(layer))
+    record = unpack_recording(data, layer, mode)
     assert record.reproducible
     with Reassembled(str(layer), sha(data)) as r:
         if read_size:
@@ -48,21 +65,21 @@ ENTRIES = [
 
 
 @pytest.mark.parametrize("read_size", [None, 1, 511, 10240, 1 << 20])
-def test_rebuilds_the_exact_stream(tmp_path, read_size):
+def test_rebuilds_the_exact_stream(tmp_path, read_size, mode):
     data = tar_bytes(ENTRIES)
-    _, rebuilt = unpack_and_rebuild(tmp_path, data, read_size)
+    _, rebuilt = unpack_and_rebuild(tmp_path, data, read_size, mode)
     assert hashlib.sha256(rebuilt).hexdigest() == hashlib.sha256(data).hexdigest()
 
 
-def test_record_is_small_next_to_the_data(tmp_path):
+def test_record_is_small_next_to_the_data(tmp_path, mode):
     data = tar_bytes(ENTRIES)
-    layer, _ = unpack_and_rebuild(tmp_path, data)
+    layer, _ = unpack_and_rebuild(tmp_path, data, mode=mode)
     assert os.path.getsize(layer / "tar-split.gz") < 64 << 10
 
 
-def test_changed_file_is_detected(tmp_path):
+def test_changed_file_is_detected(tmp_path, mode):
     data = tar_bytes(ENTRIES)
-    layer, _ = unpack_and_rebuild(tmp_path, data)
+    layer, _ = unpack_and_rebuild(tmp_path, data, mode=mode)
     with open(layer / "diff" / "etc" / "small", "wb") as f:
         f.write(b"z")
     with pytest.raises(DigestMismatch):
@@ -70,20 +87,20 @@ def test_changed_file_is_detected(tmp_path):
             r.read()
 
 
-def test_a_layer_rewriting_its_own_file_is_not_reproducible(tmp_path):
+def test_a_layer_rewriting_its_own_file_is_not_reproducible(tmp_path, mode):
     data = tar_bytes([{"name": "a", "data": b"one"}, {"name": "a", "data": b"two"}])
     layer = tmp_path / "layer"
     (layer / "diff").mkdir(parents=True)
-    record = layers.unpack(io.BytesIO(data), str(layer / "diff"), split_dir=str(layer))
+    record = unpack_recording(data, layer, mode)
     assert not record.reproducible
 
 
-def test_gnu_sparse_member_is_kept_raw(tmp_path):
+def test_gnu_sparse_member_is_kept_raw(tmp_path, mode):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         info = tarfile.TarInfo("plain")
         info.size = 4
         tar.addfile(info, io.BytesIO(b"abcd"))
     data = buf.getvalue()
-    _, rebuilt = unpack_and_rebuild(tmp_path, data)
+    _, rebuilt = unpack_and_rebuild(tmp_path, data, mode=mode)
     assert rebuilt == data
