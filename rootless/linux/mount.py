@@ -1,6 +1,7 @@
 """mount(2) and umount2(2)."""
 
 import ctypes
+import os
 from typing import Optional
 
 from rootless.linux.libc import call
@@ -28,3 +29,36 @@ def mount(source: Optional[str], target: str, fstype: Optional[str], flags: int 
 
 def umount(target: str, flags: int = 0) -> None:
     call("umount2", _c(target), ctypes.c_int(flags), path=target)
+
+
+MS_STRICTATIME = 1 << 24
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_RELATIME = 1 << 21
+
+# statvfs f_flag bits -> the MS_ flags a bind remount must repeat: in a user namespace the
+# kernel refuses a remount that would clear a flag the mount was locked with.
+_LOCKED = ((os.ST_RDONLY, MS_RDONLY), (os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV),
+           (os.ST_NOEXEC, MS_NOEXEC), (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
+           (os.ST_RELATIME, MS_RELATIME))
+
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217, "riscv64": 41}
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    """pivot_root(2); glibc has no wrapper, so it goes through syscall(2)."""
+    nr = _SYS_PIVOT_ROOT.get(os.uname().machine)
+    if nr is None:
+        raise OSError(38, "pivot_root: unsupported machine %s" % os.uname().machine)
+    call("syscall", ctypes.c_long(nr), _c(new_root), _c(put_old), path=new_root)
+
+
+def current_flags(path: str) -> int:
+    """The MS_ flags ``path``'s mount has now (for a bind remount that keeps them)."""
+    f_flag = os.statvfs(path).f_flag
+    return sum(ms for st, ms in _LOCKED if f_flag & st)
+
+
+def remount_readonly(path: str) -> None:
+    """Make the bind mount at ``path`` read-only, keeping its other flags."""
+    mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | current_flags(path))
