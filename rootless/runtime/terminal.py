@@ -1,0 +1,342 @@
+"""The host side of ``run -t`` / ``run -i``: raw mode, window size and the byte relay.
+
+The container allocates its pty inside its own devpts (so the slave's name and ownership
+make sense in there), makes the slave its controlling tty (``make_controlling_tty``) and
+hands the master to the host over an AF_UNIX socket (``send_fd`` / ``recv_fd``). The host
+puts its own terminal in raw mode (``RawMode``), copies its window size onto the master
+(``copy_winsize``, and again from a SIGWINCH handler through ``on_winch``) and runs
+``relay`` until the container is gone. Without ``-t`` the container's stdin is the read end
+of a pipe whose write end the host feeds the same way.
+
+Relay protocol (``relay``):
+
+* stdin -> the container side (a pty master, or the write end of a stdin pipe), and the
+  container side (the same master, or the read end of an output pipe) -> stdout, one
+  poll() loop, one buffer per direction: nothing is read until the previous chunk is
+  written, so a slow reader on one side throttles the writer on the other and memory
+  stays bounded. The container-side fds are made non-blocking (they belong to the host
+  alone); stdin/stdout are left as they are, since their flags are shared with the shell.
+* stdin EOF: on a pty, the terminal's VEOF character (^D) is written once, after any
+  pending input; on a pipe, the write end is closed (the relay owns it). If the container
+  stops taking input (pipe reader closed, pty slave closed) pending input is dropped.
+  Either way a stdin pipe's write end is closed by the time ``relay`` returns or raises.
+* The container's output is read until EOF, or EIO, which is what a pty master returns
+  once every slave fd is closed. Data the container wrote just before exiting is still
+  queued in the master at that point, so it is drained, not lost.
+* The relay returns when the output is finished (or there is none), everything read has
+  been written to stdout, and ``child_done()`` is true. ``child_done`` is called once per
+  wake-up, so it must be cheap and idempotent (waitpid WNOHANG that keeps the status).
+  Wake-ups come from the fds, from ``wake_fd`` (the read end of a pipe given to
+  ``signal.set_wakeup_fd``; SIGCHLD then needs a Python handler, even a no-op one, to be
+  written there), or, without a ``wake_fd``, every 0.1 s.
+* It also returns at once when a container-side fd is found closed (POLLNVAL): that is how
+  a caller aborts it. And once ``child_done()`` is true it waits at most ``linger`` seconds
+  of silence for the output to end: a process outside the container that still holds the
+  slave open must not hang ``run`` forever.
+"""
+
+import errno
+import fcntl
+import os
+import select
+import socket
+import struct
+import termios
+import time
+from typing import Callable, Optional, Tuple
+
+_INT = struct.Struct("i")
+_WINSIZE = struct.Struct("HHHH")  # rows, cols, xpixel, ypixel
+CHUNK = 65536
+
+
+def send_fd(sock: socket.socket, fd: int) -> None:
+    """Pass ``fd`` over a connected AF_UNIX socket (one data byte carries the SCM_RIGHTS)."""
+    sock.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _INT.pack(fd))])
+
+
+def recv_fd(sock: socket.socket) -> int:
+    """The fd the peer sent with ``send_fd``, close-on-exec; OSError if none arrived."""
+    cloexec = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
+    data, ancdata, flags, _ = sock.recvmsg(1, socket.CMSG_SPACE(_INT.size), cloexec)
+    fds = []
+    for level, kind, payload in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            whole = len(payload) - len(payload) % _INT.size
+            fds.extend(n for (n,) in _INT.iter_unpack(payload[:whole]))
+    if len(fds) == 1 and not flags & socket.MSG_CTRUNC:
+        if not cloexec:
+            os.set_inheritable(fds[0], False)
+        return fds[0]
+    for fd in fds:
+        os.close(fd)
+    why = "the peer closed the socket" if not data else "the message carried %d" % len(fds)
+    raise OSError(errno.EBADMSG, "expected one file descriptor over the socket: " + why)
+
+
+class RawMode:
+    """``with RawMode(fd):`` the terminal on ``fd`` is raw inside, as it was outside.
+
+    Raw as cfmakeraw(3) and Docker make it: no line editing, echo, signals from keys, or
+    input/output translation (so the container's own pty does the ONLCR, not ours as
+    well). A no-op when ``fd`` is not a tty, e.g. when stdin is a pipe or a file.
+    """
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.saved = None
+
+    def __enter__(self) -> "RawMode":
+        if not os.isatty(self.fd):
+            return self
+        self.saved = termios.tcgetattr(self.fd)
+        iflag, oflag, cflag, lflag, ispeed, ospeed, cc = termios.tcgetattr(self.fd)
+        iflag &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP
+                   | termios.INLCR | termios.IGNCR | termios.ICRNL | termios.IXON)
+        oflag &= ~termios.OPOST
+        lflag &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+        cflag = (cflag & ~(termios.CSIZE | termios.PARENB)) | termios.CS8
+        cc[termios.VMIN], cc[termios.VTIME] = 1, 0
+        termios.tcsetattr(self.fd, termios.TCSANOW,
+                          [iflag, oflag, cflag, lflag, ispeed, ospeed, cc])
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.saved is not None:
+            try:
+                termios.tcsetattr(self.fd, termios.TCSANOW, self.saved)
+            except termios.error:
+                pass  # the terminal hung up or was closed: nothing is left to restore
+            self.saved = None
+
+
+def get_winsize(fd: int) -> Optional[Tuple[int, int]]:
+    """(rows, cols) of the terminal on ``fd``, or None when it is not a terminal."""
+    try:
+        packed = fcntl.ioctl(fd, termios.TIOCGWINSZ, bytes(_WINSIZE.size))
+    except OSError:
+        return None
+    return _WINSIZE.unpack(packed)[:2]
+
+
+def set_winsize(fd: int, rows: int, cols: int) -> None:
+    """Set the window size on a terminal (on a pty master: the slave sees it + SIGWINCH)."""
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, _WINSIZE.pack(rows, cols, 0, 0))
+
+
+def copy_winsize(src_fd: int, dst_fd: int) -> bool:
+    """Give ``dst_fd`` the window size of ``src_fd``; False (nothing done) if src is no tty."""
+    try:
+        packed = fcntl.ioctl(src_fd, termios.TIOCGWINSZ, bytes(_WINSIZE.size))
+    except OSError:
+        return False
+    fcntl.ioctl(dst_fd, termios.TIOCSWINSZ, packed)
+    return True
+
+
+def on_winch(master_fd: int, tty_fd: int) -> None:
+    """For a SIGWINCH handler: pass the host terminal's new size on. Never raises, since
+    the signal may arrive after the master was closed or the terminal went away."""
+    try:
+        copy_winsize(tty_fd, master_fd)
+    except OSError:
+        pass
+
+
+def make_controlling_tty(slave_fd: int) -> None:
+    """In the container's process: a new session whose controlling tty is ``slave_fd``,
+    which becomes fds 0, 1 and 2 (and is closed under its old number).
+
+    Job control in the container (a shell's ^C, ^Z) needs the pty as its controlling tty,
+    and a process can only acquire one as the leader of a session without one.
+    """
+    if os.getsid(0) != os.getpid():
+        os.setsid()
+    fcntl.ioctl(slave_fd, termios.TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        if fd != slave_fd:
+            os.dup2(slave_fd, fd)
+    if slave_fd > 2:
+        os.close(slave_fd)
+
+
+def _veof(master_fd: int) -> bytes:
+    """The slave's EOF character (on Linux tcgetattr on a master reads the slave's termios)."""
+    try:
+        char = termios.tcgetattr(master_fd)[6][termios.VEOF]
+    except termios.error:
+        return b"\x04"
+    return bytes([char]) if isinstance(char, int) else char
+
+
+class _Relay:
+    """The state of one ``relay``; an fd attribute becomes None when that side is finished."""
+
+    def __init__(self, stdin_fd, to_container, from_container, stdout_fd, wake_fd):
+        self.stdin_fd = stdin_fd if to_container is not None else None
+        self.to_container = to_container
+        self.from_container = from_container
+        self.stdout_fd = stdout_fd
+        self.wake_fd = wake_fd
+        self.is_pty = to_container is not None and os.isatty(to_container)
+        self.inbuf = b""   # read from stdin, not yet taken by the container
+        self.outbuf = b""  # read from the container, not yet written to stdout
+        self.busy = time.monotonic()  # when the output side last made progress
+
+    def interests(self) -> dict:
+        want = {}
+
+        def add(fd, events):
+            want[fd] = want.get(fd, 0) | events
+
+        if self.stdin_fd is not None and not self.inbuf:
+            add(self.stdin_fd, select.POLLIN)
+        if self.to_container is not None:  # 0 still reports POLLERR/POLLHUP: reader gone
+            add(self.to_container, select.POLLOUT if self.inbuf else 0)
+        if self.from_container is not None and not self.outbuf:
+            add(self.from_container, select.POLLIN)
+        if self.outbuf:
+            add(self.stdout_fd, select.POLLOUT)
+        if self.wake_fd is not None:
+            add(self.wake_fd, select.POLLIN)
+        return want
+
+    def read_stdin(self) -> None:
+        data = _read(self.stdin_fd)
+        if data is None:
+            return
+        if data:
+            self.inbuf = data
+            return
+        self.stdin_fd = None
+        if self.is_pty:
+            self.inbuf = _veof(self.to_container)
+        else:
+            self.input_gone()
+
+    def write_container(self, events: int) -> None:
+        if self.inbuf:
+            written = _write(self.to_container, self.inbuf)
+            if written is None:
+                self.input_gone()
+            else:
+                self.inbuf = self.inbuf[written:]
+        elif events & (select.POLLERR | select.POLLHUP):
+            self.input_gone()
+
+    def input_gone(self) -> None:
+        """The container takes no more input: drop what is pending, close our pipe end."""
+        if not self.is_pty and self.to_container is not None:
+            os.close(self.to_container)
+        self.to_container = self.stdin_fd = None
+        self.inbuf = b""
+
+    def read_container(self) -> None:
+        data = _read(self.from_container)
+        if data is None:
+            return
+        if data:
+            self.busy = time.monotonic()
+            if self.stdout_fd is not None:
+                self.outbuf = data
+            return
+        if self.from_container == self.to_container:  # the pty slave is closed
+            self.input_gone()
+        self.from_container = None
+
+    def write_stdout(self) -> None:
+        written = _write(self.stdout_fd, self.outbuf)
+        if written is None:  # nobody reads our stdout any more: discard the rest
+            self.stdout_fd, self.outbuf = None, b""
+        else:
+            self.outbuf = self.outbuf[written:]
+        self.busy = time.monotonic()
+
+    def drain_wake(self) -> None:
+        try:
+            while os.read(self.wake_fd, 512):
+                pass
+            self.wake_fd = None  # the writer closed it
+        except BlockingIOError:
+            pass
+
+
+def _read(fd: int) -> Optional[bytes]:
+    """A chunk, b"" at EOF (EIO too: a pty master whose slave closed), None if none yet."""
+    try:
+        return os.read(fd, CHUNK)
+    except BlockingIOError:
+        return None
+    except OSError as e:
+        if e.errno == errno.EIO:
+            return b""
+        raise
+
+
+def _write(fd: int, data: bytes) -> Optional[int]:
+    """Bytes written (maybe 0), or None when the reader is gone (EPIPE, EIO)."""
+    try:
+        return os.write(fd, data)
+    except BlockingIOError:
+        return 0
+    except OSError as e:
+        if e.errno in (errno.EPIPE, errno.EIO):
+            return None
+        raise
+
+
+def relay(stdin_fd: Optional[int], to_container: Optional[int],
+          from_container: Optional[int], stdout_fd: Optional[int],
+          child_done: Callable[[], bool], *, wake_fd: Optional[int] = None,
+          linger: float = 1.0) -> None:
+    """Copy stdin_fd -> to_container and from_container -> stdout_fd until the container
+    is done (see the module docstring for exactly when).
+
+    With ``-t`` both container fds are the pty master; with ``-i`` alone, ``to_container``
+    is a stdin pipe's write end (closed by the relay) and ``from_container`` None or an
+    output pipe's read end. None for ``stdin_fd``/``to_container`` means no input is
+    relayed, for ``stdout_fd`` that the output is read and discarded.
+    """
+    for fd in (to_container, from_container, wake_fd):
+        if fd is not None:
+            os.set_blocking(fd, False)
+    state = _Relay(stdin_fd, to_container, from_container, stdout_fd, wake_fd)
+    try:
+        _loop(state, child_done, 0.1 if wake_fd is None else 1.0, linger)
+    finally:
+        state.input_gone()
+
+
+_READABLE = select.POLLIN | select.POLLHUP | select.POLLERR
+_WRITABLE = select.POLLOUT | select.POLLHUP | select.POLLERR
+
+
+def _loop(state: _Relay, child_done: Callable[[], bool], tick: float, linger: float) -> None:
+    while True:
+        timeout = tick
+        if child_done() and not state.outbuf:
+            quiet = time.monotonic() - state.busy
+            if state.from_container is None or quiet >= linger:
+                return
+            timeout = min(timeout, linger - quiet)
+        poller = select.poll()
+        for fd, events in state.interests().items():
+            poller.register(fd, events)
+        ready = dict(poller.poll(int(timeout * 1000) + 1))
+        if ready.get(state.to_container, 0) & select.POLLNVAL:
+            state.to_container = None  # closed under us: not ours to close any more
+            return
+        if ready.get(state.from_container, 0) & select.POLLNVAL:
+            return
+        if ready.get(state.wake_fd, 0) & _READABLE:
+            state.drain_wake()
+        # One fd can have two roles (the pty master; a terminal as stdin and stdout) and
+        # POLLHUP comes unasked, so each step checks that its buffer is free or full.
+        if not state.inbuf and ready.get(state.stdin_fd, 0) & _READABLE:
+            state.read_stdin()
+        if ready.get(state.to_container, 0) & _WRITABLE:
+            state.write_container(ready[state.to_container])
+        if not state.outbuf and ready.get(state.from_container, 0) & _READABLE:
+            state.read_container()
+        if state.outbuf and ready.get(state.stdout_fd, 0) & _WRITABLE:
+            state.write_stdout()
