@@ -6,17 +6,15 @@ of /etc/group that lists the user's name. The caller reads the two files from in
 rootfs (never through the host's view of a symlink) and passes their text here.
 """
 
-from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 from rootless.errors import UsageError
 
 
-@dataclass(frozen=True)
-class User:
+class User(NamedTuple):
     uid: int
     gid: int
-    additional_gids: Tuple[int, ...] = field(default_factory=tuple)
+    additional_gids: Tuple[int, ...] = ()
     name: str = ""
     home: str = "/"
 

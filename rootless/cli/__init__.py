@@ -77,6 +77,8 @@ COMMAND_MODULES = {
     "image": "images", "images": "images", "load": "images", "save": "images",
     "import": "images", "tag": "images", "rmi": "images", "history": "images",
     "inspect": "images",
+    "container": "containers", "create": "containers", "run": "containers", "start": "containers",
+    "rm": "containers", "ps": "containers",
 }
 
 

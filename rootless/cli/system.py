@@ -155,6 +155,14 @@ def cmd_reset(ctx, args):
         raise Conflict("another rootless command is adding images under %s; try again when "
                        "it has finished" % root)
     try:
+        from rootless.runtime import state
+        from rootless.runtime.start import remove
+        containers = state.Containers(ctx.paths())
+        for record in containers.all():
+            if record["status"] == state.RUNNING:
+                raise Conflict("container %s is running; stop it before system reset" % record["name"])
+        for record in containers.all():
+            remove(ctx.paths(), record)  # files of sub-ids need the container's user namespace
         for name in sorted(os.listdir(root)):
             if name != "locks":
                 fsutil.remove_tree(os.path.join(root, name))

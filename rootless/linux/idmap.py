@@ -1,13 +1,10 @@
 """User namespace id mappings: /etc/subuid ranges, newuidmap/newgidmap, single-uid maps."""
 
 import os
-import shutil
-from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 
-@dataclass(frozen=True)
-class SubIdRange:
+class SubIdRange(NamedTuple):
     start: int
     count: int
 
@@ -40,14 +37,23 @@ def read_subids(path: str, user: str, uid: int) -> List[SubIdRange]:
 
 def helper(name: str) -> Tuple[Optional[str], str]:
     """(path, "") for a usable newuidmap/newgidmap, or (None, why not)."""
-    path = shutil.which(name) or next((p for p in ("/usr/bin/" + name, "/bin/" + name)
-                                       if os.path.exists(p)), None)
+    path = which(name) or next((p for p in ("/usr/bin/" + name, "/bin/" + name)
+                                 if os.path.exists(p)), None)
     if not path:
         return None, "%s is not installed (Debian/Ubuntu: package uidmap)" % name
     st = os.stat(path)
     if not st.st_mode & 0o4000 and not _has_file_caps(path):
         return None, "%s is neither setuid root nor has file capabilities" % path
     return path, ""
+
+
+def which(name: str) -> Optional[str]:
+    """shutil.which without importing shutil (and with it bz2 and lzma) on every run."""
+    for d in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(d or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def _has_file_caps(path: str) -> bool:

@@ -1,0 +1,190 @@
+"""Container verbs: create, start, run, rm, ps (foreground containers)."""
+
+import sys
+
+from rootless.cli import out
+
+
+def register(sub) -> None:
+    container = sub.add_parser("container", help="manage containers")
+    csub = container.add_subparsers(dest="container_command", metavar="COMMAND", parser_class=type(container))
+    for name, helptext, adder in (("create", "create a container", _create_args),
+                                  ("run", "create and run a container", _run_args)):
+        # add_help=False: -h is --hostname, as in Docker; --help still prints help.
+        for parser in (sub.add_parser(name, help=helptext, add_help=False),
+                       csub.add_parser(name, help=helptext, add_help=False)):
+            parser.add_argument("--help", action="help", help="show this help message and exit")
+            adder(parser)
+    for parsers in ((sub.add_parser("start", help="start created or stopped containers"),
+                     csub.add_parser("start", help="start created or stopped containers")),):
+        for p in parsers:
+            p.add_argument("containers", nargs="+", metavar="CONTAINER")
+            p.add_argument("-a", "--attach", action="store_true", help="attach stdout/stderr (the default here)")
+            p.add_argument("-i", "--interactive", action="store_true", help="attach stdin")
+            p.set_defaults(handler=cmd_start)
+    for p in (sub.add_parser("rm", help="remove containers"),
+              csub.add_parser("rm", aliases=["remove"], help="remove containers")):
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+        p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+        p.add_argument("-v", "--volumes", action="store_true", help="accepted for Docker compatibility")
+        p.set_defaults(handler=cmd_rm)
+    for p in (sub.add_parser("ps", help="list containers"),
+              csub.add_parser("ls", aliases=["list", "ps"], help="list containers")):
+        p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
+        p.add_argument("-q", "--quiet", action="store_true", help="only container IDs")
+        p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
+        p.add_argument("--format", help="table, json, or a Go-like template")
+        p.set_defaults(handler=cmd_ps)
+
+
+def _create_args(p) -> None:
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("args", nargs="...", metavar="COMMAND [ARG...]")
+    p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
+    p.add_argument("--name", default="", help="the container's name")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]", help="set an environment variable")
+    p.add_argument("--env-file", action="append", default=[], metavar="FILE", help="read environment variables from a file")
+    p.add_argument("--entrypoint", default=None, help="override the image's entrypoint")
+    p.add_argument("-w", "--workdir", default=None, help="working directory inside the container")
+    p.add_argument("-u", "--user", default="", help="user[:group], by name or number")
+    p.add_argument("-h", "--hostname", default="", help="the container's hostname (default: its short ID)")
+    p.add_argument("-l", "--label", action="append", default=[], metavar="KEY[=VALUE]", help="set a label")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--init", action="store_true", help="run an init as pid 1 that reaps zombies and forwards signals")
+    p.add_argument("--stop-signal", default="", help="signal that stops the container (default SIGTERM)")
+    p.add_argument("--read-only", action="store_true", help="mount the root file system read-only")
+    p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths")
+    p.add_argument("--cap-add", action="append", default=[], help="add a capability")
+    p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
+    p.add_argument("--add-host", action="append", default=[], metavar="HOST:IP", help="add a line to /etc/hosts")
+    p.add_argument("--dns", action="append", default=[], help="DNS server for /etc/resolv.conf")
+    p.add_argument("--dns-search", action="append", default=[], help="DNS search domain")
+    p.add_argument("--dns-option", action="append", default=[], help="DNS resolver option")
+    p.add_argument("--userns", default="", help="keep-id: your uid inside is your uid outside")
+    p.add_argument("--storage-driver", default="", choices=["", "overlay", "fuse-overlayfs", "copy"],
+                   help="force a rootfs driver (default: the best one probed)")
+    p.add_argument("--network", "--net", default="host", choices=["host"],
+                   help="the container shares the host's network")
+    p.set_defaults(handler=cmd_create)
+
+
+def _run_args(p) -> None:
+    _create_args(p)
+    p.set_defaults(handler=cmd_run)
+
+
+def _options(ctx, args):
+    from rootless.bundle.create import CreateOptions
+    from rootless.bundle.spec import RunOptions
+    from rootless.errors import UsageError
+    env = []
+    for path in args.env_file:
+        try:
+            with open(path) as f:
+                env += [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as e:
+            raise UsageError("cannot read --env-file %s: %s" % (path, e.strerror))
+    env += args.env
+    labels = {}
+    for item in args.label:
+        key, _, value = item.partition("=")
+        labels[key] = value
+    run = RunOptions(args=tuple(args.args), entrypoint=args.entrypoint, env=tuple(env),
+                     workdir=args.workdir, hostname=args.hostname, tty=args.tty,
+                     read_only=args.read_only, privileged=args.privileged,
+                     cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop), labels=labels)
+    return CreateOptions(args.image, run, name=args.name, user=args.user, userns=args.userns,
+                         storage_driver=args.storage_driver, auto_remove=args.rm,
+                         interactive=args.interactive, init=args.init, stop_signal=args.stop_signal,
+                         add_hosts=tuple(args.add_host), dns=tuple(args.dns),
+                         dns_search=tuple(args.dns_search), dns_options=tuple(args.dns_option))
+
+
+def _create(ctx, args) -> dict:
+    from rootless.bundle.create import create
+    return create(ctx.paths(), ctx.store(), _options(ctx, args), debug=ctx.log if ctx.debug else None)
+
+
+def cmd_create(ctx, args):
+    out(_create(ctx, args)["id"])
+    return 0
+
+
+def cmd_run(ctx, args):
+    from rootless.runtime.start import start
+    record = _create(ctx, args)
+    return start(ctx.paths(), record, interactive=args.interactive, debug=ctx.log if ctx.debug else None)
+
+
+def _reap(ctx):
+    from rootless.runtime.start import remove
+    paths = ctx.paths()
+    return lambda record: remove(paths, record)
+
+
+def cmd_start(ctx, args):
+    from rootless.runtime import state
+    from rootless.runtime.start import start
+    containers = state.Containers(ctx.paths())
+    code = 0
+    for ref in args.containers:
+        record = containers.find(ref, _reap(ctx))
+        code = start(ctx.paths(), record, interactive=args.interactive or record.get("interactive", False) and args.interactive,
+                     debug=ctx.log if ctx.debug else None)
+    return code
+
+
+def cmd_rm(ctx, args):
+    import os
+    import signal
+    from rootless.errors import Conflict, RootlessError
+    from rootless.runtime import state
+    from rootless.runtime.start import remove
+    containers = state.Containers(ctx.paths())
+    failed = None
+    for ref in args.containers:
+        try:
+            record = containers.find(ref, _reap(ctx))
+            if record["status"] == state.RUNNING:
+                if not args.force:
+                    raise Conflict("container %s is running: stop it first, or use rm -f" % record["name"])
+                if record.get("pid"):
+                    try:
+                        os.kill(record["pid"], signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            remove(ctx.paths(), record)
+            out(ref)
+        except RootlessError as e:
+            sys.stderr.write("rootless: error: %s\n" % e)
+            failed = e
+    return failed.exit_code if failed else 0
+
+
+def cmd_ps(ctx, args):
+    import time
+    from rootless.cli.format import emit, human_duration
+    from rootless.runtime import state
+    records = state.Containers(ctx.paths()).all(_reap(ctx))
+    if not args.all:
+        records = [r for r in records if r["status"] == state.RUNNING]
+    now = time.time()
+    rows = []
+    for r in records:
+        command = " ".join(r.get("command") or [])
+        if not args.no_trunc and len(command) > 20:
+            command = command[:19] + "…"
+        if r["status"] == state.RUNNING:
+            status = "Up %s" % human_duration(now - (r.get("started") or now))
+        elif r["status"] == state.EXITED:
+            status = "Exited (%s) %s ago" % (r.get("exit_code"), human_duration(now - (r.get("finished") or now)))
+        else:
+            status = "Created"
+        rows.append({"ID": r["id"] if args.no_trunc else r["id"][:12], "Image": r["image"],
+                     "Command": '"%s"' % command, "CreatedAt": r["created"],
+                     "RunningFor": human_duration(now - r["created"]) + " ago", "Status": status,
+                     "Names": r["name"], "State": r["status"], "Labels": r.get("labels", {})})
+    out(emit(rows, args.format, quiet_field="ID", quiet=args.quiet, columns=[("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
+                                  ("CREATED", "RunningFor"), ("STATUS", "Status"), ("NAMES", "Names")]))
+    return 0

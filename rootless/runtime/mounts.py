@@ -1,0 +1,190 @@
+"""The container's file system view: a plan of small operations, then one loop that
+applies them (bubblewrap's shape). Runs in the container's first process, as root of its
+user namespace, inside a mount namespace of its own, before ``pivot_root``.
+
+Why this order: the rootfs must be a mount point for pivot_root, so it is bind-mounted
+onto itself first; /dev is a fresh tmpfs, so the device binds and devpts come after it;
+masked and read-only paths come after /proc and /sys exist; a read-only rootfs is
+remounted last, after every mount point it needs has been created in it.
+
+Every target is resolved inside the rootfs (``secure_join``): an image that makes
+/etc/hosts a symlink to /home/you/.bashrc gets its own file, never a mount on the host's.
+"""
+
+import errno
+import os
+import stat
+from typing import List, Tuple
+
+from rootless.errors import RootlessError
+
+MAX_LINKS = 40
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+             ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore"), ("ptmx", "pts/ptmx"))
+
+Op = Tuple  # (kind, ...) see apply()
+
+
+def secure_join(root: str, path: str) -> str:
+    """``root/path`` with every symlink on the way resolved as if ``root`` were /."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: List[str] = []
+    links = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > MAX_LINKS:
+                raise RootlessError("too many symlinks resolving %s in the container" % path)
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return os.path.join(root, *resolved)
+
+
+def plan(spec: dict, rootfs: str, cdir: str, subuid: bool) -> List[Op]:
+    """The operations for ``config.json`` ``spec``, in order."""
+    from rootless.linux import mount as m
+    ops: List[Op] = [("bind", rootfs, rootfs, m.MS_REC)]
+    by_dest = {mnt["destination"]: mnt for mnt in spec.get("mounts", [])}
+    for mnt in spec.get("mounts", []):
+        dest, kind = mnt["destination"], mnt["type"]
+        flags, data = _flags(mnt.get("options", []))
+        if kind == "devpts" and subuid:
+            data += ",gid=5"  # tty group; only mapped when the sub-ids are
+        if kind == "bind":
+            ops.append(("bind", mnt["source"], dest, flags | m.MS_REC))
+        elif kind == "sysfs":
+            ops.append(("sysfs", dest, flags))
+        else:
+            ops.append(("mount", mnt["source"], dest, kind, flags, data))
+        if dest == "/dev":
+            ops += [("device", "/dev/" + d, "/dev/" + d) for d in DEVICES]
+            ops += [("symlink", target, "/dev/" + name) for name, target in DEV_LINKS
+                    if "/dev/pts" in by_dest or name != "ptmx"]
+    for name in ("hosts", "hostname", "resolv.conf"):
+        if os.path.exists(os.path.join(cdir, name)):
+            ops.append(("bind", os.path.join(cdir, name), "/etc/" + name, 0))
+    linux = spec.get("linux", {})
+    ops += [("mask", p) for p in linux.get("maskedPaths", [])]
+    ops += [("readonly", p) for p in linux.get("readonlyPaths", [])]
+    return ops
+
+
+_OPTION_FLAGS = {"ro": 0x1, "nosuid": 0x2, "nodev": 0x4, "noexec": 0x8, "strictatime": 1 << 24,
+                 "relatime": 1 << 21, "noatime": 0x400, "rbind": 0x1000 | 0x4000, "bind": 0x1000}
+
+
+def _flags(options) -> Tuple[int, str]:
+    flags, data = 0, []
+    for opt in options:
+        if opt in _OPTION_FLAGS:
+            flags |= _OPTION_FLAGS[opt]
+        elif opt not in ("rw", "private", "rprivate"):
+            data.append(opt)
+    return flags, ",".join(data)
+
+
+def apply(ops: List[Op], rootfs: str, debug=None) -> None:
+    from rootless.linux import mount as m
+    for op in ops:
+        if debug:
+            debug("mount plan: %s" % (op,))
+        kind = op[0]
+        try:
+            if kind == "bind":
+                _, src, dest, flags = op
+                target = dest if dest == rootfs else _target(rootfs, dest, os.path.isdir(src))
+                m.mount(src, target, None, m.MS_BIND | (flags & m.MS_REC))
+                if flags & m.MS_RDONLY:
+                    m.remount_readonly(target)
+            elif kind == "mount":
+                _, src, dest, fstype, flags, data = op
+                m.mount(src, _target(rootfs, dest, True), fstype, flags, data or None)
+            elif kind == "sysfs":
+                _sysfs(rootfs, op[1], op[2])
+            elif kind == "device":
+                m.mount(op[1], _target(rootfs, op[2], False), None, m.MS_BIND)
+            elif kind == "symlink":
+                path = secure_join(rootfs, op[2])
+                if not os.path.lexists(path):
+                    os.symlink(op[1], path)
+            elif kind == "mask":
+                _mask(rootfs, op[1])
+            elif kind == "readonly":
+                path = secure_join(rootfs, op[1])
+                if os.path.exists(path):
+                    m.mount(path, path, None, m.MS_BIND | m.MS_REC)
+                    m.remount_readonly(path)
+        except OSError as e:
+            raise RootlessError("setting up the container's %s %s failed: %s"
+                                % (kind, op[-1] if kind in ("mask", "readonly") else op[2], e.strerror or e))
+
+
+def _target(rootfs: str, dest: str, directory: bool) -> str:
+    """The mount point for ``dest`` inside the rootfs, created if missing."""
+    path = secure_join(rootfs, dest)
+    if not os.path.lexists(path):
+        os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+        if directory:
+            os.mkdir(path, 0o755)
+        else:
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW, 0o644))
+    return path
+
+
+def _sysfs(rootfs: str, dest: str, flags: int) -> None:
+    """A fresh sysfs needs a network namespace of our own; sharing the host's network, we
+    bind the host's /sys instead (read-only), as rootless podman does."""
+    from rootless.linux import mount as m
+    target = _target(rootfs, dest, True)
+    try:
+        m.mount("sysfs", target, "sysfs", flags)
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EACCES):
+            raise
+        m.mount("/sys", target, None, m.MS_BIND | m.MS_REC)
+        if flags & m.MS_RDONLY:
+            m.remount_readonly(target)
+
+
+def _mask(rootfs: str, path: str) -> None:
+    from rootless.linux import mount as m
+    target = secure_join(rootfs, path)
+    if not os.path.exists(target):
+        return
+    if os.path.isdir(target) and not os.path.islink(target):
+        m.mount("tmpfs", target, "tmpfs", m.MS_RDONLY, "size=0k,mode=0555")
+    else:
+        m.mount("/dev/null", target, None, m.MS_BIND)
+
+
+def pivot(rootfs: str) -> None:
+    """Make ``rootfs`` the root and detach the old one (runc's pivot_root(".", ".") way:
+    no directory for the old root is needed, so a read-only rootfs works too)."""
+    from rootless.linux import mount as m
+    old = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.chdir(rootfs)
+        m.pivot_root(".", ".")
+        os.fchdir(old)
+        # The old root must not propagate its unmount to anything: make it a slave first.
+        m.mount(None, ".", None, m.MS_SLAVE | m.MS_REC)
+        m.umount(".", m.MNT_DETACH)
+    finally:
+        os.close(old)
+    os.chdir("/")

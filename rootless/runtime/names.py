@@ -1,0 +1,36 @@
+"""Docker-style generated container names: ``adjective_surname``.
+
+The surnames are of scientists and engineers, as in Docker; the lists are our own. A name
+already taken gets a digit appended, as Docker does on a collision.
+"""
+
+import random
+from typing import Callable
+
+ADJECTIVES = (
+    "admiring", "agile", "amazing", "bold", "brave", "busy", "calm", "careful", "clever",
+    "cool", "curious", "daring", "eager", "elated", "epic", "fervent", "focused", "friendly",
+    "gallant", "gentle", "happy", "hardy", "humble", "jolly", "keen", "kind", "lucid",
+    "magical", "modest", "nifty", "noble", "patient", "pensive", "quiet", "quirky", "relaxed",
+    "serene", "sharp", "silly", "steady", "stoic", "sweet", "tender", "upbeat", "vibrant",
+    "wise", "witty", "youthful", "zealous", "zen",
+)
+SURNAMES = (
+    "agnesi", "babbage", "bardeen", "bohr", "boole", "cannon", "carson", "cori", "curie",
+    "darwin", "dijkstra", "einstein", "euler", "faraday", "fermi", "feynman", "franklin",
+    "gauss", "goldberg", "hamilton", "hawking", "heisenberg", "hodgkin", "hopper", "hypatia",
+    "jemison", "johnson", "kepler", "knuth", "lamarr", "lovelace", "maxwell", "meitner",
+    "mendel", "newton", "noether", "pascal", "planck", "ritchie", "shannon", "somerville",
+    "tesla", "thompson", "torvalds", "turing", "volta", "wescoff", "wilson", "wozniak", "yalow",
+)
+
+
+def generate(taken: Callable[[str], bool], rng=random) -> str:
+    """A free name; ``taken(name)`` says whether a container already has it."""
+    for attempt in range(100):
+        name = "%s_%s" % (rng.choice(ADJECTIVES), rng.choice(SURNAMES))
+        if attempt >= 10:
+            name += str(rng.randint(1, 99))
+        if not taken(name):
+            return name
+    raise RuntimeError("no free container name found")

@@ -1,0 +1,161 @@
+"""Containers on disk: ``containers/<id>/container.json``, one record each.
+
+A record holds what ``create`` decided (image, bundle options, rootfs driver, id mapping)
+and the container's state. States and the only moves between them::
+
+    created --start--> running --exit--> exited --start--> running
+
+The record is written atomically (temp file, fsync, rename) and is versioned. A running
+container names the process that watches it (``monitor``: pid and start time, since a
+pid alone may be reused); when that process is gone, whoever reads the record next
+marks the container exited, and removes it if it was started with ``--rm``. New
+containers are built as ``containers/.<id>.new`` and renamed into place under
+``locks/containers.lock``, which also keeps names unique.
+"""
+
+import os
+import time
+from typing import Callable, Dict, List, Optional
+
+from rootless import fsutil
+from rootless.errors import Conflict, NotFound, StoreError
+from rootless.paths import Paths
+
+VERSION = 1
+CREATED, RUNNING, EXITED = "created", "running", "exited"
+TRANSITIONS = {CREATED: (RUNNING,), RUNNING: (EXITED,), EXITED: (RUNNING,)}
+RECORD = "container.json"
+
+
+def new_id() -> str:
+    return os.urandom(32).hex()
+
+
+def process_start_time(pid: int) -> Optional[int]:
+    """The start time of ``pid`` in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    return int(data[data.rindex(b")") + 2:].split()[19])
+
+
+def alive(monitor: Optional[dict]) -> bool:
+    if not monitor:
+        return False
+    return process_start_time(monitor["pid"]) == monitor["start"]
+
+
+class Containers:
+    """The containers of one storage root."""
+
+    def __init__(self, paths: Paths):
+        self.paths = paths
+        self.top = paths.containers
+
+    def dir(self, cid: str) -> str:
+        return os.path.join(self.top, cid)
+
+    def lock(self) -> fsutil.FileLock:
+        os.makedirs(self.paths.locks, 0o700, exist_ok=True)
+        return fsutil.FileLock(os.path.join(self.paths.locks, "containers.lock"))
+
+    def _read(self, cid: str) -> Optional[dict]:
+        record = fsutil.read_json(os.path.join(self.dir(cid), RECORD))
+        if isinstance(record, dict) and record.get("version") == VERSION:
+            return record
+        return None
+
+    def all(self, reap: Optional[Callable[[dict], None]] = None) -> List[dict]:
+        """Every container, oldest first; stale running ones are settled on the way."""
+        try:
+            names = os.listdir(self.top)
+        except FileNotFoundError:
+            return []
+        records = []
+        for cid in names:
+            if cid.startswith("."):
+                continue
+            record = self._read(cid)
+            if record is not None:
+                record = self.settle(record, reap)
+                if record is not None:
+                    records.append(record)
+        records.sort(key=lambda r: r["created"])
+        return records
+
+    def find(self, ref: str, reap: Optional[Callable[[dict], None]] = None) -> dict:
+        """By full ID, name, or unique ID prefix (Docker's order)."""
+        records = self.all(reap)
+        for r in records:
+            if r["id"] == ref or r["name"] == ref.lstrip("/"):
+                return r
+        matches = [r for r in records if len(ref) >= 1 and r["id"].startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise Conflict("multiple containers match %r: give more of the ID" % ref)
+        raise NotFound("No such container: %s" % ref)
+
+    def create(self, record: dict, prepare: Callable[[str], None]) -> dict:
+        """Write a new container: ``prepare(dir)`` fills its directory before it appears."""
+        os.makedirs(self.top, 0o700, exist_ok=True)
+        with self.lock():
+            self._collect_new_dirs()
+            for r in self.all():
+                if r["name"] == record["name"]:
+                    raise Conflict('the container name "/%s" is already in use by container "%s"; '
+                                   "remove (or rename) that container to reuse the name"
+                                   % (record["name"], r["id"]))
+            new = os.path.join(self.top, "." + record["id"] + ".new")
+            os.mkdir(new, 0o700)
+            try:
+                prepare(new)
+                record.update(version=VERSION, status=CREATED)
+                fsutil.atomic_write_json(os.path.join(new, RECORD), record)
+                os.rename(new, self.dir(record["id"]))
+            except BaseException:
+                fsutil.remove_tree(new)
+                raise
+        return record
+
+    def taken(self, name: str) -> bool:
+        return any(r["name"] == name for r in self.all())
+
+    def _collect_new_dirs(self) -> None:
+        """Half-built containers of a create that died (we hold the lock: none is in use)."""
+        for name in os.listdir(self.top):
+            if name.startswith(".") and name.endswith((".new", ".removing")):
+                try:
+                    fsutil.remove_tree(os.path.join(self.top, name))
+                except PermissionError:
+                    pass  # files of sub-ids: only a remove in the user namespace can delete them
+
+    def save(self, record: dict) -> None:
+        fsutil.atomic_write_json(os.path.join(self.dir(record["id"]), RECORD), record, durable=False)
+
+    def transition(self, record: dict, status: str, **fields) -> dict:
+        if status not in TRANSITIONS[record["status"]]:
+            raise StoreError("container %s is %s; it cannot become %s"
+                             % (record["name"], record["status"], status))
+        record.update(fields, status=status)
+        self.save(record)
+        return record
+
+    def settle(self, record: dict, reap: Optional[Callable[[dict], None]] = None) -> Optional[dict]:
+        """Mark a running container whose monitor died as exited (137: it was killed);
+        remove it if it asked for --rm (via ``reap``). None when it is gone."""
+        if record["status"] != RUNNING or alive(record.get("monitor")):
+            return record
+        record.update(status=EXITED, exit_code=record.get("exit_code", 137), finished=time.time(),
+                      monitor=None)
+        if record.get("auto_remove") and reap is not None:
+            reap(record)
+            return None
+        self.save(record)
+        return record
+
+    def names(self) -> Dict[str, str]:
+        return {r["name"]: r["id"] for r in self.all()}

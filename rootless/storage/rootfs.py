@@ -1,0 +1,144 @@
+"""A container's root file system, one strategy per rung of the driver ladder.
+
+Every driver has the same two steps:
+
+* ``prepare(cdir, layers)`` on the host at ``create``: the directories the container
+  keeps until ``rm`` (its writable layer), or, for ``copy``, the flattened tree itself;
+* ``mount(cdir, layers)`` inside the container's user and mount namespaces at each start:
+  returns the directory to pivot into. Nothing it mounts is visible on the host; the
+  mounts go away with the namespace.
+
+``layers`` are ``(diff_dir, record)`` pairs, lowest first. The runtime picks a driver
+once (``create``) and records its name; nobody else branches on it.
+"""
+
+import os
+import time
+from typing import List, Optional, Tuple
+
+from rootless.errors import RootlessError, Unsupported
+
+Layers = List[Tuple[str, dict]]
+
+
+class Overlay:
+    """Kernel overlayfs mounted in the user namespace (``userxattr``, Linux >= 5.11)."""
+
+    name = "overlay"
+
+    def prepare(self, cdir: str, layers: Layers) -> None:
+        for d in ("upper", "work", "merged"):
+            os.mkdir(os.path.join(cdir, d), 0o700)
+        os.chmod(os.path.join(cdir, "upper"), 0o755)
+
+    def options(self, cdir: str, layers: Layers) -> str:
+        # Lower layers as paths relative to the layers directory (the caller chdirs there):
+        # mount options are limited to one page, and absolute paths would fill it at ~30 layers.
+        lower = ":".join(os.path.relpath(diff, os.path.dirname(os.path.dirname(diff))) for diff, _ in reversed(layers))
+        return "lowerdir=%s,upperdir=%s,workdir=%s" % (lower, os.path.join(cdir, "upper"), os.path.join(cdir, "work"))
+
+    def mount(self, cdir: str, layers: Layers) -> str:
+        from rootless.linux import mount
+        target = os.path.join(cdir, "merged")
+        os.chdir(os.path.dirname(os.path.dirname(layers[-1][0])) if layers else cdir)
+        try:
+            mount.mount("overlay", target, "overlay", 0, self.options(cdir, layers) + ",userxattr")
+        finally:
+            os.chdir("/")
+        return target
+
+    def release(self) -> None:
+        pass
+
+
+class FuseOverlay(Overlay):
+    """fuse-overlayfs, run in the foreground as a child of the container's first process
+    (which kills it when the container ends; its parent-death signal covers a crash)."""
+
+    name = "fuse-overlayfs"
+
+    def __init__(self):
+        self.proc = None  # the fuse-overlayfs process (a subprocess.Popen)
+
+    def mount(self, cdir: str, layers: Layers) -> str:
+        import subprocess
+        from rootless.linux.idmap import which
+        exe = which("fuse-overlayfs")
+        if not exe:
+            raise Unsupported("fuse-overlayfs is not installed; use --storage-driver overlay or copy")
+        target = os.path.join(cdir, "merged")
+        base = os.path.dirname(os.path.dirname(layers[-1][0])) if layers else cdir
+        self.proc = subprocess.Popen([exe, "-f", "-o", self.options(cdir, layers), target], cwd=base,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+        before = os.stat(cdir).st_dev
+        deadline = time.monotonic() + 10
+        while os.stat(target).st_dev == before:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace").strip()
+                raise RootlessError("fuse-overlayfs failed: %s" % (err.splitlines() or ["exit %d" % self.proc.returncode])[-1])
+            if time.monotonic() > deadline:
+                raise RootlessError("fuse-overlayfs did not mount %s within 10 s" % target)
+            time.sleep(0.002)
+        return target
+
+    def release(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Copy:
+    """One flattened copy of the image per container, made at create: works anywhere."""
+
+    name = "copy"
+
+    def prepare(self, cdir: str, layers: Layers) -> None:
+        from rootless.storage.copy import flatten
+        rootfs = os.path.join(cdir, "rootfs")
+        os.mkdir(rootfs, 0o755)
+        flatten(layers, rootfs)
+
+    def mount(self, cdir: str, layers: Layers) -> str:
+        return os.path.join(cdir, "rootfs")
+
+    def release(self) -> None:
+        pass
+
+
+DRIVERS = {"overlay": Overlay, "fuse-overlayfs": FuseOverlay, "copy": Copy}
+
+
+def get(name: str):
+    try:
+        return DRIVERS[name]()
+    except KeyError:
+        raise Unsupported("unknown storage driver %r (choose overlay, fuse-overlayfs or copy)" % name)
+
+
+def choose(forced: Optional[str], probed: str, layers: Layers) -> Tuple[str, str]:
+    """(driver, why): ``--storage-driver`` wins; overlays need the layers' whiteout marks."""
+    name = forced or probed
+    if name not in DRIVERS:
+        raise Unsupported("unknown storage driver %r (choose overlay, fuse-overlayfs or copy)" % name)
+    if name != "copy" and not all(rec.get("whiteout_marks", True) for _, rec in layers):
+        if forced:
+            raise Unsupported("the image's layers have no whiteout marks on this file system; "
+                              "only --storage-driver copy can show it")
+        return "copy", "the layers' file system cannot hold whiteout marks"
+    return name, "forced with --storage-driver" if forced else "probed"
+
+
+def _die_with_parent() -> None:
+    """fuse-overlayfs's set-up: die with the keeper, and keep the keeper's capabilities.
+
+    In single-uid mode with ``-u 1000`` the keeper is uid 1000 of its user namespace,
+    not root, so execve would drop the capabilities fuse-overlayfs needs to mount;
+    ambient capabilities carry them across."""
+    from rootless.linux import caps
+    import signal
+    caps.set_pdeathsig(signal.SIGKILL)
+    if os.getuid() != 0:
+        needed = ["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN", "CAP_FSETID"]
+        caps.set_caps(needed, needed, needed)
+        caps.raise_ambient(needed)
