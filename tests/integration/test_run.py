@@ -269,3 +269,33 @@ def test_tty_through_tmux(crl, tmp_path):
             assert f.read().strip() == "EXIT=5"
     finally:
         subprocess.run(tmux + ["kill-server"], capture_output=True)
+
+
+def test_keep_id_runs_as_my_uid(crl):
+    out = crl.out("run", "--rm", "--userns=keep-id", "busybox", "sh", "-c", "id -u; id -g; stat -c %u /bin/busybox")
+    uid, gid, owner = out.split()
+    assert (int(uid), int(gid)) == (os.getuid(), os.getgid())
+    assert int(owner) == os.getuid()  # the image's root-owned files are mine, at my number
+
+
+def test_env_file_hostname_labels_and_debug(crl, tmp_path):
+    env_file = tmp_path / "env"
+    env_file.write_text("# a comment\nFROM_FILE=yes\nOVERRIDDEN=file\n")
+    proc = crl("--debug", "run", "--rm", "--env-file", str(env_file), "-e", "OVERRIDDEN=flag",
+               "-h", "myhost", "-l", "team=hpc", "busybox", "sh", "-c",
+               "echo $FROM_FILE $OVERRIDDEN; hostname; grep myhost /etc/hosts")
+    lines = proc.stdout.decode().split("\n")
+    assert lines[0] == "yes flag" and lines[1] == "myhost" and "myhost" in lines[2]
+    err = proc.stderr.decode()
+    assert "driver overlay" in err or "driver copy" in err or "driver fuse-overlayfs" in err
+    assert "mount plan: ('mount', 'proc', '/proc', 'proc'" in err
+
+
+def test_generated_names_and_ps(crl):
+    cid = crl.out("create", "busybox", "true").strip()
+    line = [l for l in crl.out("ps", "-a", "--no-trunc").splitlines() if cid in l][0]
+    assert re.search(r"\b[a-z]+_[a-z]+\d*\s*$", line) and "Created" in line
+    assert crl.out("ps", "-q") == ""  # nothing running
+    crl("rm", cid[:12])
+    missing = crl("rm", cid[:12], check=False)
+    assert missing.returncode == 125 and "No such container" in missing.stderr.decode()
