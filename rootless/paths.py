@@ -59,6 +59,11 @@ class Paths(namedtuple("Paths", "root run root_reason", defaults=("",))):
     def containers(self) -> str:
         return os.path.join(self.root, "containers")
 
+    @property
+    def downloads(self) -> str:
+        """Layer blobs being pulled; a partial one stays for the next pull to resume."""
+        return os.path.join(self.root, "downloads")
+
     def blob(self, digest: str) -> str:
         return os.path.join(self.blobs, digest_hex(digest))
 

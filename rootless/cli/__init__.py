@@ -79,6 +79,7 @@ COMMAND_MODULES = {
     "inspect": "images",
     "container": "containers", "create": "containers", "run": "containers", "start": "containers",
     "rm": "containers", "ps": "containers",
+    "pull": "registry", "push": "registry", "search": "registry", "login": "login", "logout": "login",
 }
 
 

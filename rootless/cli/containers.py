@@ -64,6 +64,10 @@ def _create_args(p) -> None:
     p.add_argument("--userns", default="", help="keep-id: your uid inside is your uid outside")
     p.add_argument("--storage-driver", default="", choices=["", "overlay", "fuse-overlayfs", "copy"],
                    help="force a rootfs driver (default: the best one probed)")
+    p.add_argument("--pull", default="missing", choices=["missing", "always", "never"],
+                   help="pull the image before creating (default: only when missing)")
+    p.add_argument("--platform", default=None, help="OS/ARCH[/VARIANT] of the image to pull")
+    p.add_argument("--tls-verify", default=None, metavar="BOOL", help="verify the registry's TLS certificate")
     p.add_argument("--network", "--net", default="host", choices=["host"],
                    help="the container shares the host's network")
     p.set_defaults(handler=cmd_create)
@@ -103,6 +107,12 @@ def _options(ctx, args):
 
 def _create(ctx, args) -> dict:
     from rootless.bundle.create import create
+    from rootless.image.pull import ensure_image, pull
+    from rootless.cli.registry import _tls_verify
+    store = ctx.store()
+    ensure_image(store, args.image, args.pull, lambda name: pull(
+        store, name, platform=args.platform, tls_verify=_tls_verify(args.tls_verify), stream=sys.stderr,
+        debug=ctx.log if ctx.debug else None))
     return create(ctx.paths(), ctx.store(), _options(ctx, args), debug=ctx.log if ctx.debug else None)
 
 
@@ -130,8 +140,8 @@ def cmd_start(ctx, args):
     code = 0
     for ref in args.containers:
         record = containers.find(ref, _reap(ctx))
-        code = start(ctx.paths(), record, interactive=args.interactive or record.get("interactive", False) and args.interactive,
-                     debug=ctx.log if ctx.debug else None)
+        # As Docker: stdin is attached only with `start -i`, whatever create was given.
+        code = start(ctx.paths(), record, interactive=args.interactive, debug=ctx.log if ctx.debug else None)
     return code
 
 

@@ -1,0 +1,224 @@
+"""pull, push, login, run --pull against real local registries (Debian's docker-registry),
+in the four set-ups of tests/registries.py: plain HTTP, TLS with a test CA, htpasswd basic
+auth, and token auth with a token server of the test suite. Interop is checked with
+skopeo and podman. Run as the unprivileged test user."""
+
+import json
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import have, need
+from registries import make_registry, registry  # noqa: F401  (pytest fixtures)
+
+DEBIAN = "debian-docker.tar"
+
+
+@pytest.fixture
+def config_home(tmp_path, monkeypatch):
+    """A private $XDG_CONFIG_HOME (registries.json, auth.json) for the rootless commands."""
+    home = tmp_path / "config"
+    (home / "rootless").mkdir(parents=True)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    return home / "rootless"
+
+
+def trust(reg, config_home):
+    """What a user does for each set-up: list a plain-HTTP registry as insecure, put a
+    private CA in certs.d, log in where the registry wants credentials."""
+    if reg.kind == "http":
+        (config_home / "registries.json").write_text(json.dumps({"insecure-registries": [reg.host]}))
+    else:
+        certs = config_home / "certs.d" / reg.host
+        certs.mkdir(parents=True)
+        (certs / "ca.crt").write_bytes(open(reg.ca_file, "rb").read())
+
+
+def login(rl, reg):
+    proc = rl("login", "-u", reg.username, "--password-stdin", reg.host, input=reg.password.encode())
+    assert b"Login Succeeded" in proc.stdout
+    assert reg.password.encode() not in proc.stdout + proc.stderr
+
+
+def test_pull_then_run_in_every_setup(rl, registry, config_home, test_images, unprivileged):
+    digest = registry.push_archive(os.path.join(test_images, DEBIAN), "debian:latest")
+    trust(registry, config_home)
+    if registry.username:
+        denied = rl("pull", registry.host + "/debian", check=False)
+        assert denied.returncode == 125 and b"unauthorized" in denied.stderr
+        assert rl.out("images", "-q") == ""
+        login(rl, registry)
+        auth = json.loads((config_home / "auth.json").read_text())
+        assert registry.host in auth["auths"]
+        assert os.stat(config_home / "auth.json").st_mode & 0o777 == 0o600
+    out = rl.out("pull", registry.host + "/debian")
+    assert "Digest: " + digest in out and out.strip().endswith(registry.host + "/debian:latest")
+    info = json.loads(rl.out("image", "inspect", registry.host + "/debian"))[0]
+    assert info["RepoDigests"] == ["%s/debian@%s" % (registry.host, digest)]
+    assert rl.out("run", "--rm", registry.host + "/debian", "cat", "/etc/debian_version").strip()
+    again = rl.out("pull", registry.host + "/debian")
+    assert "Already exists" in again and "Image is up to date" in again
+
+
+def test_run_pulls_what_is_missing(rl, make_registry, config_home, test_images, unprivileged):
+    reg = make_registry("http")
+    reg.push_archive(os.path.join(test_images, "busybox-docker.tar"), "busybox:latest")
+    trust(reg, config_home)
+    never = rl("run", "--rm", "--pull=never", reg.host + "/busybox", "true", check=False)
+    assert never.returncode == 125 and rl.out("images", "-q") == ""
+    proc = rl("run", "--rm", reg.host + "/busybox", "echo", "pulled")
+    assert proc.stdout == b"pulled\n" and b"Pull complete" in proc.stderr
+    proc = rl("run", "--rm", "--pull=always", reg.host + "/busybox", "true")
+    assert b"Already exists" in proc.stderr
+
+
+def test_tampered_blob_is_refused_and_nothing_listed(rl, make_registry, config_home, test_images, unprivileged):
+    reg = make_registry("http")
+    reg.push_archive(os.path.join(test_images, "busybox-docker.tar"), "busybox:latest")
+    trust(reg, config_home)
+    status, _, body = reg.get("/v2/busybox/manifests/latest",
+                              headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    assert status == 200
+    manifest = json.loads(body)
+    manifest["layers"].sort(key=lambda l: -l["size"])
+    blob = reg.blob_path(manifest["layers"][0]["digest"])
+    data = bytearray(open(blob, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    os.chmod(blob, 0o644)
+    with open(blob, "wb") as f:
+        f.write(data)
+    proc = rl("pull", reg.host + "/busybox", check=False)
+    err = proc.stderr.decode()
+    assert proc.returncode == 125 and "wrong content" in err and err.count("\n") == 1
+    assert rl.out("images", "-a", "-q") == ""
+
+
+def test_errors_say_what_happened(rl, make_registry, config_home, test_images, unprivileged):
+    reg = make_registry("tls")
+    reg.push_archive(os.path.join(test_images, "busybox-docker.tar"), "busybox:latest")
+    untrusted = rl("pull", reg.host + "/busybox", check=False)
+    assert untrusted.returncode == 125 and b"could not be verified" in untrusted.stderr
+    trust(reg, config_home)
+    missing_tag = rl("pull", reg.host + "/busybox:nope", check=False)
+    assert missing_tag.returncode == 125 and b"manifest unknown" in missing_tag.stderr
+    wrong_platform = rl("pull", "--platform", "linux/s390x", reg.host + "/busybox", check=False)
+    assert wrong_platform.returncode == 125 and b"s390x" in wrong_platform.stderr
+    dns = rl("pull", "no-such-host.invalid/busybox", check=False)
+    assert dns.returncode == 125 and b"cannot resolve" in dns.stderr
+    assert rl.out("images", "-q") == ""
+
+
+def test_push_then_skopeo_and_podman_see_the_same_digest(rl, make_registry, config_home, test_images,
+                                                         unprivileged, podman):
+    reg = make_registry("basic")
+    trust(reg, config_home)
+    login(rl, reg)
+    rl("load", "-i", os.path.join(test_images, DEBIAN))
+    rl("tag", "debian", reg.host + "/mine/debian:v1")
+    out = rl.out("push", reg.host + "/mine/debian:v1")
+    digest = out.strip().split("digest: ")[1].split()[0]
+    info = json.loads(rl.out("image", "inspect", reg.host + "/mine/debian:v1"))[0]
+    assert "%s/mine/debian@%s" % (reg.host, digest) in info["RepoDigests"]
+    need(have("skopeo"), "skopeo")
+    inspected = subprocess.run(["skopeo", "inspect", "--cert-dir", os.path.dirname(reg.ca_file),
+                                "--creds", "%s:%s" % (reg.username, reg.password),
+                                "docker://%s/mine/debian:v1" % reg.host], capture_output=True, check=True)
+    assert json.loads(inspected.stdout)["Digest"] == digest
+    # podman pulls what rootless pushed, and gets the same image ID
+    pod_cfg = os.path.dirname(reg.ca_file)
+    podman("pull", "--cert-dir", pod_cfg, "--creds", "%s:%s" % (reg.username, reg.password),
+           "%s/mine/debian:v1" % reg.host)
+    assert podman("images", "-q", "--no-trunc").split()[0] == info["Id"]
+    # A second push sends nothing new; a push to another repository mounts the blobs.
+    again = rl.out("push", reg.host + "/mine/debian:v1")
+    assert again.count("Layer already exists") == 2
+    rl("tag", "debian", reg.host + "/other/debian:v1")
+    mounted = rl.out("push", reg.host + "/other/debian:v1")
+    assert mounted.count("Mounted from mine/debian") == 2
+
+
+class _SlowProxy:
+    """A TCP proxy in front of the registry that passes at most ``rate`` bytes a second,
+    so that a test can stop the registry in the middle of a layer."""
+
+    def __init__(self, target_port: int, rate: int):
+        import socket
+        self.rate, self.target = rate, ("127.0.0.1", target_port)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, self.rate), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst, rate):
+        try:
+            while True:
+                data = src.recv(65536 if rate is None else max(1, rate // 20))
+                if not data:
+                    break
+                dst.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def close(self):
+        self.sock.close()
+
+
+def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_registry, config_home, test_images,
+                                                                   unprivileged):
+    reg = make_registry("http")
+    reg.push_archive(os.path.join(test_images, DEBIAN), "debian:latest")
+    proxy = _SlowProxy(reg.port, rate=8 << 20)
+    host = "127.0.0.1:%d" % proxy.port
+    (config_home / "registries.json").write_text(json.dumps({"insecure-registries": [host], "retries": 1}))
+    try:
+        proc = rl.popen("pull", host + "/debian", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        downloads = os.path.join(rl.root, "downloads")
+        deadline = time.monotonic() + 60
+        partial = []
+        while time.monotonic() < deadline:
+            partial = [f for f in os.listdir(downloads) if f.endswith(".partial")] if os.path.isdir(downloads) else []
+            if partial and os.path.getsize(os.path.join(downloads, partial[0])) > (4 << 20) and len(os.listdir(
+                    os.path.join(rl.root, "layers")) if os.path.isdir(os.path.join(rl.root, "layers")) else []) >= 1:
+                break
+            time.sleep(0.02)
+        assert partial, "the pull never got half-way through a layer"
+        reg.stop()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 125, err
+        assert rl.out("images", "-q") == ""
+        kept = os.path.getsize(os.path.join(downloads, partial[0]))
+        reg.start()
+        out = rl.out("pull", host + "/debian")
+        assert "Already exists" in out  # the small layer finished before the stop
+        assert "Resuming download at %d bytes" % kept in out
+        assert rl.out("run", "--rm", host + "/debian", "true") == ""
+    finally:
+        proxy.close()
