@@ -159,12 +159,15 @@ def _layers(store: Store, client, repo: str, layers: List[dict], diff_ids: List[
                 raise error
             desc = layers[i]
             progress.say("%s: Extracting" % desc["digest"][7:19])
-            size = os.path.getsize(path)
-            region = (path, 0, size) if not mf.compression_of(desc.get("mediaType", "")) else None
-            info = store.ingest_layer(lambda p=path: open(p, "rb"), desc["digest"], diff_ids[i],
-                                      "layer %d/%d (%s)" % (i + 1, len(layers), desc["digest"][7:19]),
-                                      region=region)
-            os.unlink(path)
+            path, plain = path
+            # A plain tar is read in place (see Store._unpack_region). For a gzip layer that
+            # is the copy decompressed during the download, which checked the blob digest;
+            # the unpack checks the diff_id.
+            info = store.ingest_layer(lambda p=path: open(p, "rb"), None if plain != path else desc["digest"],
+                                      diff_ids[i], "layer %d/%d (%s)" % (i + 1, len(layers), desc["digest"][7:19]),
+                                      region=(plain, 0, os.path.getsize(plain)))
+            for f in {path, plain}:
+                os.unlink(f)
             results[i] = _New(info)
             progress.say("%s: Pull complete" % desc["digest"][7:19])
     finally:
@@ -183,16 +186,19 @@ class _New:
         self.__dict__.update(info._asdict())
 
 
-def _download(store: Store, client, repo: str, desc: dict, progress: Progress, stop) -> str:
-    """Fetch one blob into downloads/, resuming a partial file; return the verified file."""
+def _download(store: Store, client, repo: str, desc: dict, progress: Progress, stop):
+    """Fetch one blob into downloads/, resuming a partial file; return (the verified blob,
+    its uncompressed tar). A gzip blob is decompressed as it arrives, in a thread of its
+    own (zlib releases the GIL), so that the unpack can read the tar in place."""
     digest = desc["digest"]
     hexd = mf.check_digest(digest, "layer digest")[7:]
     os.makedirs(store.paths.downloads, 0o700, exist_ok=True)
     final = os.path.join(store.paths.downloads, hexd)
-    partial = final + ".partial"
+    partial, plain = final + ".partial", final + ".tar"
+    gz = mf.compression_of(desc.get("mediaType", "")) == "gzip"
     with store.lock("download-" + hexd):
-        if os.path.exists(final):
-            return final
+        if os.path.exists(final) and (not gz or os.path.exists(plain)):
+            return final, plain if gz else final
         h = hashlib.sha256()
         have = 0
         if os.path.exists(partial):
@@ -204,40 +210,150 @@ def _download(store: Store, client, repo: str, desc: dict, progress: Progress, s
                     h.update(chunk)
                     have += len(chunk)
         expected = desc.get("size")
-        if expected is not None and have >= expected:
-            # Complete already (a pull died before the rename); asking for the bytes after
-            # the end would get a 416.
-            if "sha256:" + h.hexdigest() == digest:
-                os.rename(partial, final)
-                return final
+        if expected is not None and have >= expected and "sha256:" + h.hexdigest() != digest:
             h, have = hashlib.sha256(), 0
-        resp = client.blob(repo, digest, offset=have)
-        try:
-            if have and resp.status != 206:
-                h, have = hashlib.sha256(), 0  # the registry sent it all again
-            elif have:
-                progress.say("%s: Resuming download at %d bytes" % (digest[7:19], have))
-            with open(partial, "ab" if have else "wb") as out:
-                while not stop.is_set():
-                    chunk = resp.read(CHUNK)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    out.write(chunk)
-                    have += len(chunk)
-                    if expected is not None and have > expected:
-                        raise DigestMismatch("layer %s is larger than its manifest says (%d bytes)" % (digest, expected))
-        finally:
-            resp.close()
-        if stop.is_set():
-            raise InvalidImage("pull interrupted")
+        if have and os.path.exists(plain + ".partial"):
+            os.unlink(plain + ".partial")  # decompressed from the start again once complete
+        if expected is None or have < expected:
+            # (A complete partial file, left by a pull that died before the rename, is not
+            # asked for again: a range after the end gets a 416.)
+            h, gunzip = _fetch(client, repo, digest, desc, partial, h, have, progress, stop, store.max_layer_size,
+                               plain + ".partial" if gz and not have else None)
+        else:
+            gunzip = None
         if "sha256:" + h.hexdigest() != digest:
             os.unlink(partial)
             raise DigestMismatch("layer %s of %s has the wrong content (digest sha256:%s); refusing the image"
                                  % (digest, repo, h.hexdigest()))
+        if gunzip is not None:
+            gunzip.close()  # its errors only now: a damaged blob is reported as a digest error
+        if gz and not os.path.exists(plain + ".partial"):
+            _gunzip_file(partial, plain + ".partial", store.max_layer_size)  # after a resumed download
+        if gz:
+            os.rename(plain + ".partial", plain)
         os.rename(partial, final)
         progress.say("%s: Download complete" % digest[7:19])
-        return final
+        return final, plain if gz else final
+
+
+def _fetch(client, repo, digest, desc, partial, h, have, progress, stop, limit, plain_path):
+    """Download the rest of a blob into ``partial`` (hashing it into ``h``, and
+    decompressing it into ``plain_path`` when given); the hash of the whole blob."""
+    resp = client.blob(repo, digest, offset=have)
+    gunzip = _Gunzip(plain_path, limit) if plain_path else None
+    try:
+        if have and resp.status != 206:
+            h, have = hashlib.sha256(), 0  # the registry sent it all again
+        elif have:
+            progress.say("%s: Resuming download at %d bytes" % (digest[7:19], have))
+        expected = desc.get("size")
+        with open(partial, "ab" if have else "wb") as out:
+            while not stop.is_set():
+                chunk = resp.read(CHUNK)
+                if not chunk:
+                    break
+                h.update(chunk)
+                out.write(chunk)
+                if gunzip is not None:
+                    gunzip.feed(chunk)
+                have += len(chunk)
+                if expected is not None and have > expected:
+                    raise DigestMismatch("layer %s is larger than its manifest says (%d bytes)" % (digest, expected))
+    finally:
+        resp.close()
+        if gunzip is not None:
+            gunzip.abort()
+    if stop.is_set():
+        raise InvalidImage("pull interrupted")
+    return h, gunzip
+
+
+class _Gunzip:
+    """Decompress a (possibly multi-member) gzip stream into a file, bounded by ``limit``.
+
+    ``feed`` hands the data to a thread of its own, so that receiving and hashing (the
+    download thread) and inflating (this one) use two cores; the queue is short and each
+    inflate call yields at most 4 MiB, so memory stays bounded."""
+
+    def __init__(self, path: str, limit):
+        import queue
+        import zlib
+        self._zlib = zlib
+        self.out = open(path, "wb")
+        self.limit, self.size = limit, 0
+        self.d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._error: Optional[BaseException] = None
+        self._queue: "queue.Queue" = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, name="gunzip", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if self._error is None:
+                try:
+                    self._inflate(data)
+                except BaseException as e:  # re-raised in the download thread
+                    self._error = e
+
+    def feed(self, data: bytes) -> None:
+        """Queue data; errors (bad gzip, too large) are kept for ``close``."""
+        if self._error is None:
+            self._queue.put(data)
+
+    def _inflate(self, data: bytes) -> None:
+        while data:
+            try:
+                chunk = self.d.decompress(data, 4 << 20)
+            except self._zlib.error as e:
+                raise InvalidImage("layer is not valid gzip data (%s)" % e)
+            self.size += len(chunk)
+            if self.limit is not None and self.size > self.limit:
+                from rootless.errors import SizeLimitExceeded
+                raise SizeLimitExceeded("a layer unpacks to more than the --max-layer-size limit; refusing it "
+                                        "(a decompression bomb guard)")
+            self.out.write(chunk)
+            data = self.d.unconsumed_tail
+            if self.d.eof:
+                data = self.d.unused_data
+                if data:
+                    self.d = self._zlib.decompressobj(16 + self._zlib.MAX_WBITS)
+
+    def _join(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def close(self) -> None:
+        self._join()
+        if not self.out.closed:
+            self.out.close()
+        if self._error is not None:
+            raise self._error
+        if not self.d.eof:
+            raise InvalidImage("layer gzip data is truncated")
+
+    def abort(self) -> None:
+        """Stop the thread (after the data queued so far) and close the file."""
+        self._join()
+        if not self.out.closed:
+            self.out.close()
+
+
+def _gunzip_file(src: str, dest: str, limit) -> None:
+    g = _Gunzip(dest, limit)
+    try:
+        with open(src, "rb") as f:
+            while True:
+                chunk = f.read(CHUNK)
+                if not chunk:
+                    break
+                g.feed(chunk)
+        g.close()
+    finally:
+        g.abort()
 
 
 def ensure_image(store: Store, name: str, policy: str, pull_fn: Optional[Callable] = None) -> None:

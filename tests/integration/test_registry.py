@@ -204,7 +204,9 @@ def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_regi
         deadline = time.monotonic() + 60
         partial = []
         while time.monotonic() < deadline:
-            partial = [f for f in os.listdir(downloads) if f.endswith(".partial")] if os.path.isdir(downloads) else []
+            # <hex>.partial is the blob as received; <hex>.tar.partial its decompressed copy
+            partial = [f for f in os.listdir(downloads) if f.endswith(".partial") and not f.endswith(".tar.partial")
+                       ] if os.path.isdir(downloads) else []
             if partial and os.path.getsize(os.path.join(downloads, partial[0])) > (4 << 20) and len(os.listdir(
                     os.path.join(rl.root, "layers")) if os.path.isdir(os.path.join(rl.root, "layers")) else []) >= 1:
                 break
