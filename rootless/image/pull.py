@@ -42,17 +42,47 @@ def parse_platform(text: Optional[str]) -> dict:
 
 
 class Progress:
-    """Docker's pull lines: ``<id>: Pulling fs layer`` ... ``<id>: Pull complete``."""
+    """Docker's pull lines: ``<id>: Pulling fs layer`` ... ``<id>: Pull complete``.
+
+    On a terminal each layer keeps one line, rewritten in place (with a bar while it
+    downloads), as Docker shows it; elsewhere every change is a plain line of its own."""
 
     def __init__(self, quiet: bool, stream=None):
         self.quiet, self.stream = quiet, stream or sys.stdout
         self._lock = threading.Lock()
+        try:
+            self.tty = self.stream.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+        self._lines: List[str] = []  # layer ids, in the order their lines were printed
+        self._last = {}  # layer id -> time of the last bar drawn
 
     def say(self, text: str) -> None:
-        if not self.quiet:
-            with self._lock:
+        if self.quiet:
+            return
+        with self._lock:
+            ident, sep, _ = text.partition(": ")
+            if self.tty and sep and len(ident) == 12 and ident in self._lines:
+                up = len(self._lines) - self._lines.index(ident)
+                self.stream.write("\x1b[%dA\r\x1b[2K%s\x1b[%dB\r" % (up, text, up))
+            else:
                 self.stream.write(text + "\n")
-                self.stream.flush()
+                if self.tty and sep and len(ident) == 12:
+                    self._lines.append(ident)
+            self.stream.flush()
+
+    def bytes(self, ident: str, have: int, total: Optional[int]) -> None:
+        """A download bar, on a terminal only, at most ten times a second per layer."""
+        if self.quiet or not self.tty or not total:
+            return
+        now = time.monotonic()
+        if now - self._last.get(ident, 0) < 0.1 and have < total:
+            return
+        self._last[ident] = now
+        done = min(50, have * 50 // total)
+        from rootless.streams import human_size
+        self.say("%s: Downloading [%s>%s] %s/%s" % (ident, "=" * done, " " * (50 - done),
+                                                   human_size(have), human_size(total)))
 
 
 def pull(store: Store, name: str, platform: Optional[str] = None, tls_verify: Optional[bool] = None,
@@ -202,13 +232,9 @@ def _download(store: Store, client, repo: str, desc: dict, progress: Progress, s
         h = hashlib.sha256()
         have = 0
         if os.path.exists(partial):
-            with open(partial, "rb") as f:
-                while True:
-                    chunk = f.read(CHUNK)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    have += len(chunk)
+            for chunk in _chunks(partial):
+                h.update(chunk)
+                have += len(chunk)
         expected = desc.get("size")
         if expected is not None and have >= expected and "sha256:" + h.hexdigest() != digest:
             h, have = hashlib.sha256(), 0
@@ -257,6 +283,7 @@ def _fetch(client, repo, digest, desc, partial, h, have, progress, stop, limit, 
                 if gunzip is not None:
                     gunzip.feed(chunk)
                 have += len(chunk)
+                progress.bytes(digest[7:19], have, expected)
                 if expected is not None and have > expected:
                     raise DigestMismatch("layer %s is larger than its manifest says (%d bytes)" % (digest, expected))
     finally:
@@ -342,15 +369,20 @@ class _Gunzip:
             self.out.close()
 
 
+def _chunks(path: str):
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(CHUNK)
+            if not chunk:
+                return
+            yield chunk
+
+
 def _gunzip_file(src: str, dest: str, limit) -> None:
     g = _Gunzip(dest, limit)
     try:
-        with open(src, "rb") as f:
-            while True:
-                chunk = f.read(CHUNK)
-                if not chunk:
-                    break
-                g.feed(chunk)
+        for chunk in _chunks(src):
+            g.feed(chunk)
         g.close()
     finally:
         g.abort()

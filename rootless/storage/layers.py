@@ -132,23 +132,9 @@ class LayerUnpacker:
         # tarfile's stream mode pulls 10 KiB at a time; a 1 MiB buffer below it cuts the
         # calls through the hashing and decompressing readers a hundredfold.
         buffered = io.BufferedReader(counted, 1 << 20)
-        old_umask = os.umask(0)  # files are created with their final mode (see _file)
         try:
-            with tarfile.open(fileobj=buffered, mode="r|", errorlevel=2) as tar:
-                for member in tar:
-                    self.record.entries += 1
-                    self._member(tar, member)
-            if self.recorder is not None:
-                self.recorder.finish()
-                self.record.reproducible = self.recorder.reproducible
-            else:
-                counted.drain()
-        except tarfile.ReadError as e:
-            raise InvalidImage("layer is not a valid tar stream (%s)" % e)
-        except EOFError:
-            raise InvalidImage("layer is truncated")
+            self._walk(buffered, "r|", counted.drain)
         finally:
-            os.umask(old_umask)
             if self.recorder is not None:
                 self.recorder.close()
         if counted.count % tarfile.BLOCKSIZE:
@@ -177,24 +163,30 @@ class LayerUnpacker:
             raise InvalidImage("layer is truncated (%d bytes, not a whole number of tar blocks)" % size)
         # Headers sit between the contents that are skipped: a small buffer is refilled
         # less often than it would be wasted on a big file's content.
-        buffered = io.BufferedReader(Window(fd, offset, size), 128 << 10)
-        old_umask = os.umask(0)
+        self._walk(io.BufferedReader(Window(fd, offset, size), 128 << 10), "r:", lambda: None)
+        self._finish_dirs()
+        return self.record
+
+    def _walk(self, fileobj, mode: str, drain) -> None:
+        """Apply every member of the tar in ``fileobj`` (tarfile ``mode``), then finish the
+        tar-split record, or ``drain()`` the rest of the stream when there is none."""
+        old_umask = os.umask(0)  # files are created with their final mode (see _file)
         try:
-            with tarfile.open(fileobj=buffered, mode="r:", errorlevel=2) as tar:
+            with tarfile.open(fileobj=fileobj, mode=mode, errorlevel=2) as tar:
                 for member in tar:
                     self.record.entries += 1
                     self._member(tar, member)
             if self.recorder is not None:
                 self.recorder.finish()
                 self.record.reproducible = self.recorder.reproducible
+            else:
+                drain()
         except tarfile.ReadError as e:
             raise InvalidImage("layer is not a valid tar stream (%s)" % e)
         except EOFError:
             raise InvalidImage("layer is truncated")
         finally:
             os.umask(old_umask)
-        self._finish_dirs()
-        return self.record
 
     def _member(self, tar, m: tarfile.TarInfo) -> None:
         rel = member_path(m.name)

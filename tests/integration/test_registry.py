@@ -224,3 +224,41 @@ def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_regi
         assert rl.out("run", "--rm", host + "/debian", "true") == ""
     finally:
         proxy.close()
+
+
+def test_docker_hub_names_go_to_the_configured_mirror(rl, make_registry, config_home, test_images, unprivileged):
+    """`pull busybox` means docker.io/library/busybox; with a mirror configured it is
+    served by the mirror (this machine cannot reach Docker Hub at all)."""
+    mirror = make_registry("http")
+    mirror.push_archive(os.path.join(test_images, "busybox-docker.tar"), "library/busybox:latest")
+    (config_home / "registries.json").write_text(json.dumps({"registry-mirrors": [mirror.url]}))
+    out = rl.out("pull", "busybox")
+    assert out.strip().endswith("docker.io/library/busybox:latest")
+    assert "busybox" in rl.out("images") and rl.out("run", "--rm", "busybox", "echo", "ok") == "ok\n"
+
+
+def test_search_lists_matching_repositories_of_a_registry(rl, make_registry, config_home, test_images,
+                                                          unprivileged):
+    reg = make_registry("http")
+    reg.push_archive(os.path.join(test_images, "busybox-docker.tar"), "tools/busybox:latest")
+    reg.push_archive(os.path.join(test_images, "busybox-docker.tar"), "other/thing:latest")
+    trust(reg, config_home)
+    out = rl.out("search", reg.host + "/busy")
+    lines = out.strip().splitlines()
+    assert lines[0].split()[:2] == ["NAME", "DESCRIPTION"]
+    assert [l.split()[0] for l in lines[1:]] == [reg.host + "/tools/busybox"]
+
+
+def test_progress_on_a_terminal_rewrites_each_layer_line(rl, make_registry, config_home, test_images, unprivileged):
+    import shlex
+    need(have("script"), "script (util-linux) to give the pull a terminal")
+    reg = make_registry("http")
+    reg.push_archive(os.path.join(test_images, DEBIAN), "debian:latest")
+    trust(reg, config_home)
+    cmd = " ".join(shlex.quote(a) for a in rl.base + ["pull", reg.host + "/debian"])
+    proc = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, env=rl.env(), timeout=300,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert b"\x1b[" in proc.stdout and b"Downloading [" in proc.stdout and b"Pull complete" in proc.stdout
+    plain = rl.out("pull", reg.host + "/debian")  # not a terminal: plain lines only
+    assert "\x1b[" not in plain and "Already exists" in plain
