@@ -90,10 +90,16 @@ def test_echo_hello_and_exit_codes(crl, driver):
 
 
 def test_unknown_image_is_a_one_line_125(crl):
-    proc = crl("run", "--rm", "no-such-image", "true", check=False)
+    proc = crl("run", "--rm", "--pull=never", "no-such-image", "true", check=False)
     assert proc.returncode == 125
     err = proc.stderr.decode()
     assert err.startswith("rootless: error: ") and err.count("\n") == 1 and "no-such-image" in err
+    # By default run tries to pull it (from Docker Hub, which this machine cannot reach):
+    # progress lines, then the one-line error.
+    proc = crl("run", "--rm", "no-such-image", "true", check=False)
+    lines = proc.stderr.decode().splitlines()
+    assert proc.returncode == 125 and lines[-1].startswith("rootless: error: ")
+    assert sum(l.startswith("rootless: error: ") for l in lines) == 1
 
 
 def test_container_world(crl, driver):
