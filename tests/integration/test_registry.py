@@ -111,6 +111,7 @@ def test_errors_say_what_happened(rl, make_registry, config_home, test_images, u
     assert rl.out("images", "-q") == ""
 
 
+@pytest.mark.needs_subuid  # podman needs sub-ids; the pushes do not, but run here with it
 def test_push_then_skopeo_and_podman_see_the_same_digest(rl, make_registry, config_home, test_images,
                                                          unprivileged, podman):
     reg = make_registry("basic")
