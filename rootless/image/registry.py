@@ -99,17 +99,8 @@ class Client:
         # setting; host names are still checked against the token server's own name.
         verify = self.tls_verify if self.tls_verify is not None else not self.config.insecure(self.host)
         ctx = self.config.ssl_context(self.host, self.cert_dir, verify) if parsed.scheme == "https" else None
-        handlers = [_NoAuthOnRedirect()] + ([urllib.request.HTTPSHandler(context=ctx)] if ctx else [])
-        req = urllib.request.Request(url, headers={k: v for k, v in headers.items() if k != "Authorization"})
-        if "Authorization" in headers:
-            req.add_unredirected_header("Authorization", headers["Authorization"])
-        try:
-            with urllib.request.build_opener(*handlers).open(req, timeout=self.timeout) as r:
-                return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read(1 << 20)
-        except urllib.error.HTTPError as e:
-            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read(1 << 20)
-        except (urllib.error.URLError, OSError) as e:
-            raise RegistryError("cannot reach the token server %s: %s" % (parsed.netloc, _reason(e)))
+        from rootless.image.regconfig import http_get
+        return http_get(url, headers, ctx, self.timeout, max_body=1 << 20)
 
     def request(self, method: str, path: str, scope: str, headers: Optional[Dict[str, str]] = None,
                 data=None, ok=(200,), stream: bool = False) -> Response:

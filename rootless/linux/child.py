@@ -29,17 +29,24 @@ def run_in_child(fn: Callable[[], str]) -> Tuple[bool, str]:
         finally:
             os._exit(code)
     os.close(write_fd)
-    chunks = []
-    while True:
-        chunk = os.read(read_fd, 4096)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(read_fd)
+    text = read_all(read_fd)
     os.waitpid(pid, 0)
-    text = b"".join(chunks).decode(errors="replace")
     if text.startswith("ok:"):
         return True, text[3:]
     kind, _, rest = text.partition(":")
     _, _, message = rest.partition(":")
     return False, message or "the probe process died"
+
+
+def read_all(fd: int) -> str:
+    """Everything a pipe carries until its writers close it, decoded; ``fd`` is closed."""
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode(errors="replace")

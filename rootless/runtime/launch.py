@@ -41,6 +41,7 @@ from typing import Dict, List, Optional
 
 from rootless.errors import CannotInvoke, CommandNotFound, RootlessError
 from rootless.linux import caps, mount, ns, seccomp
+from rootless.linux.child import read_all
 from rootless.runtime import mounts, terminal
 from rootless.storage.copy import real_dir_path
 
@@ -434,14 +435,7 @@ def _report(err_w: Optional[int], code: int, message: str) -> None:
 
 
 def _read_all(fd: int) -> str:
-    chunks = []
-    while True:
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(fd)
-    return b"".join(chunks).decode(errors="replace").strip()
+    return read_all(fd).strip()
 
 
 def _wait_code(pid: int) -> int:
