@@ -317,8 +317,12 @@ def _in_network(address, cidr: str) -> bool:
 
 def _make_context(host_dirs: List[str], verify: bool):
     import ssl
-    ctx = ssl.create_default_context()
-    if not verify:
+    if verify:
+        ctx = ssl.create_default_context()
+    else:
+        # Nothing is verified, so the system's CA bundle is not loaded: parsing it costs
+        # about 50 ms, a quarter of a whole pull from a local insecure registry.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     for directory in host_dirs:
