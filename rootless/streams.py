@@ -124,11 +124,14 @@ class Window(io.RawIOBase):
     """``size`` bytes of an open file from ``offset`` on, as a seekable raw stream of their own.
 
     Reads use pread, so the descriptor's own position is never used and several windows
-    (and a RegionHasher) can share one descriptor."""
+    (and a RegionHasher) can share one descriptor. With ``wait`` (``Growing.wait``), the
+    file is still being written: a read first waits for the bytes it asks for, and ``size``
+    is only a bound."""
 
-    def __init__(self, fd: int, offset: int, size: int):
+    def __init__(self, fd: int, offset: int, size: int, wait=None):
         super().__init__()
         self.fd, self.offset, self.size, self.pos = fd, offset, size, 0
+        self.wait = wait
 
     def readable(self) -> bool:
         return True
@@ -139,6 +142,9 @@ class Window(io.RawIOBase):
     def readinto(self, b) -> int:
         import os
         n = min(len(b), self.size - self.pos)
+        if n > 0 and self.wait is not None:
+            start = self.offset + self.pos
+            n = self.wait(start + n) - start
         if n <= 0:
             return 0
         got = os.preadv(self.fd, [memoryview(b)[:n]], self.offset + self.pos)
@@ -200,6 +206,60 @@ class RegionHasher:
             raise InvalidImage("archive is truncated (a layer ends %d bytes early)"
                                % (self._args[2] - self.count))
         return "sha256:" + self._hash.hexdigest()
+
+
+class Growing:
+    """A file that another thread is still writing, for a reader that follows it.
+
+    The writer reports every write with ``grew`` and its end with ``finish``: the digest
+    (``sha256:...``) of all it wrote, which it gives only once it has checked its own input (a download against
+    its digest), or the error that stopped it. ``fd`` is the reader's own descriptor, opened
+    when the file is created, so the writer may rename the file meanwhile."""
+
+    def __init__(self, path: str):
+        import os
+        import threading
+        self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self.length = 0
+        self._cond = threading.Condition()
+        self._done = False
+        self._digest: Optional[str] = None
+        self._error: Optional[BaseException] = None
+
+    def grew(self, n: int) -> None:
+        with self._cond:
+            self.length += n
+            self._cond.notify_all()
+
+    def finish(self, digest: Optional[str] = None, error: Optional[BaseException] = None) -> None:
+        with self._cond:
+            self._done, self._digest, self._error = True, digest, error
+            self._cond.notify_all()
+
+    def wait(self, end: int) -> int:
+        """Block until the file holds ``end`` bytes or the writer is done; how many it holds
+        up to ``end``. The writer's error, once it has one, is raised here."""
+        with self._cond:
+            while self.length < end and not self._done:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+            return min(end, self.length)
+
+    def result(self) -> "tuple[str, int]":
+        """(sha256 digest, size) of the whole file, once the writer is done."""
+        with self._cond:
+            while not self._done:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+            return self._digest, self.length
+
+    def close(self) -> None:
+        import os
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
 
 def sniff(head: bytes) -> str:

@@ -88,3 +88,42 @@ def oci_archive(layers, ref_name="docker.io/test/oci:1", compress=True, config=N
     for b in [config, manifest] + blobs:
         entries.append({"name": "blobs/sha256/" + sha(b)[7:], "data": b})
     return tar_bytes(entries)
+
+
+def unpack_growing(data: bytes, dest: str, **kw):
+    """``layers.unpack_region`` of ``data`` while a thread is still writing it to the file,
+    in uneven pieces and with pauses, as a pull writes an inflating layer
+    (``streams.Growing``): every read must wait for its bytes, never see a short file."""
+    import os
+    import tempfile
+    import threading
+    import time
+    from rootless import streams
+    from rootless.storage import layers
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "layer.tar")
+        out = open(path, "wb", buffering=0)
+        growing = streams.Growing(path)
+
+        def write():
+            sizes, at, n = (1, 511, 700, 4096, 100000), 0, 0
+            try:
+                while at < len(data):
+                    piece = data[at:at + sizes[n % len(sizes)]]
+                    out.write(piece)
+                    at += len(piece)
+                    n += 1
+                    growing.grew(len(piece))
+                    if n % 7 == 0:
+                        time.sleep(0.001)
+                growing.finish(sha(data))
+            finally:
+                out.close()
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            bound = kw.get("max_size") or 1 << 62
+            return layers.unpack_region(growing.fd, 0, bound, dest, growing=growing, **kw)
+        finally:
+            writer.join()
+            growing.close()

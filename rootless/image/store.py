@@ -163,7 +163,8 @@ class Store:
         (compressed or not). The expected digests are checked when given; for ``import``
         neither is known and the layer is named by what it hashes to. ``region`` (path,
         offset, size) says where the blob lies in a local file, for the faster
-        ``_unpack_region`` path.
+        ``_unpack_region`` path; it may also be a ``streams.Growing``, an uncompressed
+        layer that a pull is still writing, which is unpacked as it arrives.
         """
         if diff_id:
             existing = self.layer_info(diff_id)
@@ -243,6 +244,14 @@ class Store:
         else streams.
         """
         from rootless.storage import layers
+        if isinstance(region, streams.Growing):
+            # Written by this process into its own downloads directory (mode 0700), and
+            # hashed by the writer as it wrote: the same trust as a file of our own below.
+            bound = self.max_layer_size if self.max_layer_size is not None else 1 << 62
+            record = layers.unpack_region(region.fd, 0, bound, os.path.join(layer_dir, "diff"), self.debug,
+                                          self.max_layer_size, split_dir=layer_dir, growing=region)
+            digest, size = region.result()
+            return record, digest, size
         path, offset, size = region
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)

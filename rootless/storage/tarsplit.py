@@ -124,10 +124,13 @@ class RegionRecorder:
     """The same record for a layer that is a seekable region of a file (``size`` bytes of
     ``fd`` from ``offset``): the unpacker copies file contents straight from the file and
     never reads them, so the bytes to keep are taken with pread once the unpack is over.
-    ``exclude`` and ``lost`` mean what they mean for ``Recorder``."""
+    ``exclude`` and ``lost`` mean what they mean for ``Recorder``. For a file that is
+    still being written, ``size`` is a bound and ``final_size()`` gives the real size
+    (waiting for the writer) when the record is finished."""
 
-    def __init__(self, fd: int, offset: int, size: int, directory: str):
+    def __init__(self, fd: int, offset: int, size: int, directory: str, final_size=None):
         self.fd, self.offset, self.size = fd, offset, size
+        self._final_size = final_size
         self.reproducible = True
         self._directory = directory
         self._ranges: List[list] = []
@@ -149,6 +152,10 @@ class RegionRecorder:
             self.reproducible = False
 
     def finish(self) -> None:
+        if self._final_size is not None:
+            self.size = self._final_size()
+            if self._end > self.size:
+                self.reproducible = False  # (the unpack reports the truncation)
         entries, pos = [], 0
         with gzip.open(os.path.join(self._directory, RAW_NAME), "wb", compresslevel=1) as out:
             pending = bytearray()

@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from imagetools import tar_bytes
+from imagetools import tar_bytes, unpack_growing
 from rootless.errors import InvalidImage
 from rootless.storage import layers
 from rootless.storage.layers import LayerRecord, LayerUnpacker, classify_whiteout, member_path
@@ -18,10 +18,12 @@ from rootless.storage.layers import LayerRecord, LayerUnpacker, classify_whiteou
 MODE = {"name": "stream"}
 
 
-@pytest.fixture(autouse=True, params=["stream", "region"])
+@pytest.fixture(autouse=True, params=["stream", "region", "growing"])
 def unpack_mode(request):
-    """Every test runs twice: through the streaming unpack (compressed or piped layers) and
-    through unpack_region (an uncompressed layer inside a local archive file)."""
+    """Every test runs three times: through the streaming unpack (compressed or piped
+    layers), through unpack_region (an uncompressed layer inside a local archive file), and
+    through unpack_region following a file still being written (a layer as a pull inflates
+    it)."""
     MODE["name"] = request.param
     yield request.param
 
@@ -29,6 +31,8 @@ def unpack_mode(request):
 def unpack(fileobj, dest, **kw):
     if MODE["name"] == "stream":
         return layers.unpack(fileobj, dest, **kw)
+    if MODE["name"] == "growing":
+        return unpack_growing(fileobj.read(), dest, **kw)
     return unpack_at_offset(fileobj.read(), dest, **kw)
 
 

@@ -276,3 +276,80 @@ def test_parse_size_refuses_garbage(text):
 def test_parse_size_refuses_negative_and_non_finite(text):
     with pytest.raises(UsageError):
         parse_size(text)
+
+
+# -- Growing: a file another thread is still writing --------------------------------------
+
+def growing_file(tmp_path):
+    from rootless.streams import Growing
+    path = tmp_path / "grow"
+    out = open(str(path), "wb", buffering=0)
+    return out, Growing(str(path))
+
+
+def test_growing_wait_blocks_until_the_bytes_are_there(tmp_path):
+    import threading
+    import time
+    out, g = growing_file(tmp_path)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(g.wait(10)))
+    reader.start()
+    time.sleep(0.05)
+    assert not got  # nothing written yet: still waiting
+    out.write(b"12345")
+    g.grew(5)
+    time.sleep(0.05)
+    assert not got  # 5 of 10
+    out.write(b"67890abc")
+    g.grew(8)
+    reader.join(5)
+    assert got == [10]
+    assert __import__("os").pread(g.fd, 10, 0) == b"1234567890"
+    g.finish(sha(b"1234567890abc"))
+    assert g.wait(100) == 13  # done: as much as there is
+    assert g.result() == (sha(b"1234567890abc"), 13)
+    g.close()
+    out.close()
+
+
+def test_growing_the_writers_error_reaches_the_reader(tmp_path):
+    import threading
+    out, g = growing_file(tmp_path)
+    errors = []
+
+    def follow():
+        try:
+            g.wait(100)
+        except InvalidImage as e:
+            errors.append(str(e))
+    reader = threading.Thread(target=follow)
+    reader.start()
+    g.grew(0)
+    g.finish(error=InvalidImage("blob has the wrong digest"))
+    reader.join(5)
+    assert errors == ["blob has the wrong digest"]
+    with pytest.raises(InvalidImage, match="wrong digest"):
+        g.result()
+    g.close()
+    out.close()
+
+
+def test_window_follows_a_growing_file(tmp_path):
+    import threading
+    from rootless.streams import Window
+    out, g = growing_file(tmp_path)
+    data = bytes(range(256)) * 40
+
+    def write():
+        for i in range(0, len(data), 333):
+            out.write(data[i:i + 333])
+            g.grew(len(data[i:i + 333]))
+        g.finish(sha(data))
+    w = Window(g.fd, 0, 1 << 40, g.wait)
+    writer = threading.Thread(target=write)
+    writer.start()
+    got = io.BufferedReader(w, 1000).read()
+    writer.join()
+    assert got == data  # every byte, and the end where the writer ended, not at the bound
+    g.close()
+    out.close()

@@ -8,13 +8,13 @@ import tempfile
 
 import pytest
 
-from imagetools import sha, tar_bytes
+from imagetools import sha, tar_bytes, unpack_growing
 from rootless.errors import DigestMismatch
 from rootless.storage import layers
 from rootless.storage.tarsplit import Reassembled
 
 
-@pytest.fixture(params=["stream", "region"])
+@pytest.fixture(params=["stream", "region", "growing"])
 def mode(request):
     return request.param
 
@@ -24,6 +24,8 @@ def unpack_recording(data, layer, mode="stream"):
     of a larger file (the two recorders must write the same record)."""
     if mode == "stream":
         return layers.unpack(io.BytesIO(data), str(layer / "diff"), split_dir=str(layer))
+    if mode == "growing":
+        return unpack_growing(data, str(layer / "diff"), split_dir=str(layer))
     with tempfile.TemporaryFile() as f:
         f.write(b"P" * 512 + data + b"Q" * 700)
         f.flush()
