@@ -96,6 +96,20 @@ def pull(store: Store, name: str, platform: Optional[str] = None, tls_verify: Op
     client = Client(ref.domain, config, tls_verify, cert_dir,
                     credentials=_credentials(ref.domain), debug=debug)
     repo = ref.path
+    job = _Job(store, client, repo, progress, threading.Event())
+    # A child to inflate the biggest layer, started now so that its start-up overlaps the
+    # manifest requests (see inflate.Spare); closed unused when no layer needs it.
+    from rootless.image import inflate
+    job.spare = inflate.Spare.start(store.paths.downloads, store.max_layer_size, store.debug)
+    try:
+        return _pull(job, ref, platform, quiet, stream)
+    finally:
+        if job.spare is not None:
+            job.spare.close()
+
+
+def _pull(job: "_Job", ref, platform: Optional[str], quiet: bool, stream) -> ImageRecord:
+    store, client, repo, progress = job.store, job.client, job.repo, job.progress
     progress.say("%s: Pulling from %s" % (ref.digest or ref.tag, ref.familiar_repository))
     top, media, top_digest = client.manifest(repo, ref.digest or ref.tag)
     data, digest = top, top_digest
@@ -122,7 +136,7 @@ def pull(store: Store, name: str, platform: Optional[str] = None, tls_verify: Op
     if len(layers) != len(diff_ids):
         raise InvalidImage("manifest of %s lists %d layers but its config %d" % (ref, len(layers), len(diff_ids)))
     with store.writing():
-        infos = _layers(store, client, repo, layers, diff_ids, progress)
+        infos = _layers(job, layers, diff_ids)
         store.put_blob_bytes(cfg_bytes, cfg_desc["digest"])
         manifest_digest = store.put_blob_bytes(data, digest)
         record = ImageRecord(id=cfg_desc["digest"], manifest=manifest_digest, layers=list(diff_ids),
@@ -150,9 +164,27 @@ def _credentials(domain: str):
     return auth.get_credentials(domain)
 
 
-def _layers(store: Store, client, repo: str, layers: List[dict], diff_ids: List[str], progress: Progress):
-    """Every layer in the store; downloads run in threads, unpacking in this one."""
+class _Job:
+    """What every layer of one pull shares: the store, the registry client and repository,
+    the progress display, the event that stops the downloads, and the inflating child
+    started ahead of need (``spare``; see ``inflate.Spare``)."""
+
+    def __init__(self, store: Store, client, repo: str, progress: Progress, stop: threading.Event):
+        self.store, self.client, self.repo, self.progress, self.stop = store, client, repo, progress, stop
+        self.spare = None
+
+
+def _layers(job: _Job, layers: List[dict], diff_ids: List[str]):
+    """Every layer in the store; downloads run in threads, unpacking in this one.
+
+    A fresh download hands this thread its (uncompressed) file as soon as the file exists,
+    and the unpack follows the download as it grows: inflating the layer (in a child
+    process, see ``inflate``) and creating its files (here) then take both cores. A resumed
+    download is unpacked once it is complete."""
     import queue
+    from rootless import streams
+    from rootless.image import inflate
+    store, progress, stop = job.store, job.progress, job.stop
     results = [None] * len(layers)
     todo = []
     for i, (desc, diff_id) in enumerate(zip(layers, diff_ids)):
@@ -164,9 +196,15 @@ def _layers(store: Store, client, repo: str, layers: List[dict], diff_ids: List[
             progress.say("%s: Pulling fs layer" % desc["digest"][7:19])
             todo.append(i)
     done: "queue.Queue" = queue.Queue()
-    pending = list(todo)
+    sizes = [desc.get("size") or 0 for desc in layers]
+    # The biggest downloads start first, and the biggest layer that can be followed is
+    # unpacked first: it is the longest job, and a small layer never holds it up.
+    pending = sorted(todo, key=lambda i: -sizes[i])
+    starting = set()  # taken by a worker, which has not yet said whether it can be followed
     lock = threading.Lock()
-    stop = threading.Event()
+    if job.spare is not None and not any(_gzipped(layers[i]) and (layers[i].get("size") or 0) >= inflate.SMALL
+                                         for i in todo):
+        job.spare.close()  # nothing big to inflate
 
     def worker():
         while not stop.is_set():
@@ -174,37 +212,108 @@ def _layers(store: Store, client, repo: str, layers: List[dict], diff_ids: List[
                 if not pending:
                     return
                 i = pending.pop(0)
+                starting.add(i)
+            told = []
+
+            def announce(g, i=i):
+                """Called once per download: a Growing to follow, or None (a resumed download,
+                handed over when complete)."""
+                if told:
+                    return
+                told.append(g)
+                with lock:
+                    starting.discard(i)
+                if g is not None:
+                    done.put((i, g, None))
             try:
-                done.put((i, _download(store, client, repo, layers[i], progress, stop), None))
+                result = _download(job, layers[i], announce)
             except BaseException as e:  # handed to the main thread
-                done.put((i, None, e))
+                announce(None)
+                if told[0] is not None:
+                    told[0].finish(error=e)
+                else:
+                    done.put((i, None, e))
+            else:
+                announce(None)
+                if told[0] is not None:
+                    try:
+                        progress.say("%s: Extracting" % layers[i]["digest"][7:19])  # (it began meanwhile)
+                    finally:
+                        told[0].finish(result[2])  # whatever happens, the unpack must not wait forever
+                else:
+                    done.put((i, result, None))
     threads = [threading.Thread(target=worker, daemon=True, name="pull-%d" % n)
                for n in range(min(PARALLEL, len(todo)))]
     for t in threads:
         t.start()
+    ready = {}
+
+    def take(timeout=None) -> None:
+        i, got, error = done.get(timeout=timeout)
+        if error is not None:
+            raise error
+        ready[i] = got
     try:
         for _ in todo:
-            i, path, error = done.get()
-            if error is not None:
-                raise error
+            if not ready:
+                take()
+            while True:
+                try:
+                    take(0)
+                except queue.Empty:
+                    break
+            deadline = time.monotonic() + 0.5
+            while True:
+                i = max(ready, key=lambda j: sizes[j])
+                with lock:
+                    bigger = any(sizes[j] > sizes[i] for j in starting)
+                if not bigger or time.monotonic() >= deadline:
+                    break
+                try:
+                    take(max(0.0, deadline - time.monotonic()))  # its response is on its way
+                except queue.Empty:
+                    break
+            got = ready.pop(i)
             desc = layers[i]
-            progress.say("%s: Extracting" % desc["digest"][7:19])
-            path, plain = path
-            # A plain tar is read in place (see Store._unpack_region). For a gzip layer that
-            # is the copy decompressed during the download, which checked the blob digest;
-            # the unpack checks the diff_id.
-            info = store.ingest_layer(lambda p=path: open(p, "rb"), None if plain != path else desc["digest"],
-                                      diff_ids[i], "layer %d/%d (%s)" % (i + 1, len(layers), desc["digest"][7:19]),
-                                      region=(plain, 0, os.path.getsize(plain)))
+            short, what = desc["digest"][7:19], "layer %d/%d (%s)" % (i + 1, len(layers), desc["digest"][7:19])
+            gz = _gzipped(desc)
+            final = os.path.join(store.paths.downloads, desc["digest"][7:])
+            path, plain = (final, final + ".tar") if gz else (final, final)
+            # The blob digest was checked by the download; for a gzip layer the unpack reads
+            # the copy inflated during the download, and checks the diff_id.
+            blob_digest = None if gz else desc["digest"]
+            if isinstance(got, streams.Growing):
+                try:
+                    info = store.ingest_layer(lambda p=plain: open(p, "rb"), blob_digest, diff_ids[i], what,
+                                              region=got)
+                except Exception:
+                    got.result()  # a failed download (a digest error, say) explains a failed unpack
+                    raise
+                finally:
+                    got.close()
+            else:
+                progress.say("%s: Extracting" % short)
+                info = store.ingest_layer(lambda p=plain: open(p, "rb"), blob_digest, diff_ids[i], what,
+                                          region=(plain, 0, os.path.getsize(plain)))
             for f in {path, plain}:
                 os.unlink(f)
             results[i] = _New(info)
-            progress.say("%s: Pull complete" % desc["digest"][7:19])
+            progress.say("%s: Pull complete" % short)
     finally:
         stop.set()
         for t in threads:
             t.join()
+        while not done.empty():  # (after a failure: layers nobody will unpack now)
+            item = done.get()
+            ready[item[0]] = item[1]
+        for got in ready.values():
+            if isinstance(got, streams.Growing):
+                got.close()
     return results
+
+
+def _gzipped(desc: dict) -> bool:
+    return mf.compression_of(desc.get("mediaType", "")) == "gzip"
 
 
 class _New:
@@ -216,19 +325,28 @@ class _New:
         self.__dict__.update(info._asdict())
 
 
-def _download(store: Store, client, repo: str, desc: dict, progress: Progress, stop):
+def _download(job: _Job, desc: dict, announce=None):
     """Fetch one blob into downloads/, resuming a partial file; return (the verified blob,
-    its uncompressed tar). A gzip blob is decompressed as it arrives, in a thread of its
-    own (zlib releases the GIL), so that the unpack can read the tar in place."""
+    its uncompressed tar, the tar's digest or None).
+
+    A gzip blob is inflated as it arrives, by a child process (see ``inflate``), so that
+    the unpack can read the tar in place. ``announce`` is called once: for a download
+    that starts from nothing, with a ``streams.Growing`` of that tar (the blob itself, when
+    it is not compressed) as soon as the file exists, which the caller then finishes;
+    otherwise with None."""
+    store, progress = job.store, job.progress
     digest = desc["digest"]
     hexd = mf.check_digest(digest, "layer digest")[7:]
     os.makedirs(store.paths.downloads, 0o700, exist_ok=True)
     final = os.path.join(store.paths.downloads, hexd)
     partial, plain = final + ".partial", final + ".tar"
-    gz = mf.compression_of(desc.get("mediaType", "")) == "gzip"
+    gz = _gzipped(desc)
+    announce = announce or (lambda growing: None)
     with store.lock("download-" + hexd):
         if os.path.exists(final) and (not gz or os.path.exists(plain)):
-            return final, plain if gz else final
+            announce(None)
+            progress.say("%s: Already downloaded" % digest[7:19])  # by a pull that failed later
+            return final, plain if gz else final, None
         h = hashlib.sha256()
         have = 0
         if os.path.exists(partial):
@@ -240,40 +358,55 @@ def _download(store: Store, client, repo: str, desc: dict, progress: Progress, s
             h, have = hashlib.sha256(), 0
         if have and os.path.exists(plain + ".partial"):
             os.unlink(plain + ".partial")  # decompressed from the start again once complete
+        gunzip = None
+        if have:
+            announce(None)
         if expected is None or have < expected:
             # (A complete partial file, left by a pull that died before the rename, is not
             # asked for again: a range after the end gets a 416.)
-            h, gunzip = _fetch(client, repo, digest, desc, partial, h, have, progress, stop, store.max_layer_size,
-                               plain + ".partial" if gz and not have else None)
-        else:
-            gunzip = None
+            h, gunzip = _fetch(job, desc, partial, h, have, plain + ".partial" if gz and not have else None, announce)
         if "sha256:" + h.hexdigest() != digest:
             os.unlink(partial)
             raise DigestMismatch("layer %s of %s has the wrong content (digest sha256:%s); refusing the image"
-                                 % (digest, repo, h.hexdigest()))
+                                 % (digest, job.repo, h.hexdigest()))
         if gunzip is not None:
             gunzip.close()  # its errors only now: a damaged blob is reported as a digest error
         if gz and not os.path.exists(plain + ".partial"):
-            _gunzip_file(partial, plain + ".partial", store.max_layer_size)  # after a resumed download
+            _gunzip_file(partial, plain + ".partial", store.max_layer_size, store.debug)  # after a resumed download
         if gz:
             os.rename(plain + ".partial", plain)
         os.rename(partial, final)
         progress.say("%s: Download complete" % digest[7:19])
-        return final, plain if gz else final
+        return final, plain if gz else final, (gunzip.digest if gunzip is not None else digest)
 
 
-def _fetch(client, repo, digest, desc, partial, h, have, progress, stop, limit, plain_path):
+def _fetch(job: _Job, desc: dict, partial: str, h, have: int, plain_path: Optional[str], announce=None):
     """Download the rest of a blob into ``partial`` (hashing it into ``h``, and
-    decompressing it into ``plain_path`` when given); the hash of the whole blob."""
-    resp = client.blob(repo, digest, offset=have)
-    gunzip = _Gunzip(plain_path, limit) if plain_path else None
+    decompressing it into ``plain_path`` when given); the hash of the whole blob and the
+    decompressor. With ``announce``, a download from the start hands over a
+    ``streams.Growing`` of the file it is making (the tar, or the blob when that is one)."""
+    from rootless import streams
+    from rootless.image.inflate import open_gunzip
+    digest, progress, stop, store = desc["digest"], job.progress, job.stop, job.store
+    resp = job.client.blob(job.repo, digest, offset=have)
+    gunzip = (open_gunzip(plain_path, store.max_layer_size, store.debug, desc.get("size"), job.spare)
+              if plain_path else None)
     try:
         if have and resp.status != 206:
-            h, have = hashlib.sha256(), 0  # the registry sent it all again
+            h, have = hashlib.sha256(), 0  # the registry sent it all again (not followed)
+            announce = None
         elif have:
             progress.say("%s: Resuming download at %d bytes" % (digest[7:19], have))
         expected = desc.get("size")
         with open(partial, "ab" if have else "wb") as out:
+            follow = None
+            if announce is not None and not have:
+                follow = streams.Growing(plain_path or partial)
+                if gunzip is not None:
+                    gunzip.growing, follow = follow, None
+                    announce(gunzip.growing)
+                else:
+                    announce(follow)
             while not stop.is_set():
                 chunk = resp.read(CHUNK)
                 if not chunk:
@@ -282,6 +415,9 @@ def _fetch(client, repo, digest, desc, partial, h, have, progress, stop, limit, 
                 out.write(chunk)
                 if gunzip is not None:
                     gunzip.feed(chunk)
+                elif follow is not None:
+                    out.flush()
+                    follow.grew(len(chunk))
                 have += len(chunk)
                 progress.bytes(digest[7:19], have, expected)
                 if expected is not None and have > expected:
@@ -295,80 +431,6 @@ def _fetch(client, repo, digest, desc, partial, h, have, progress, stop, limit, 
     return h, gunzip
 
 
-class _Gunzip:
-    """Decompress a (possibly multi-member) gzip stream into a file, bounded by ``limit``.
-
-    ``feed`` hands the data to a thread of its own, so that receiving and hashing (the
-    download thread) and inflating (this one) use two cores; the queue is short and each
-    inflate call yields at most 4 MiB, so memory stays bounded."""
-
-    def __init__(self, path: str, limit):
-        import queue
-        import zlib
-        self._zlib = zlib
-        self.out = open(path, "wb")
-        self.limit, self.size = limit, 0
-        self.d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._error: Optional[BaseException] = None
-        self._queue: "queue.Queue" = queue.Queue(maxsize=8)
-        self._thread = threading.Thread(target=self._run, name="gunzip", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            data = self._queue.get()
-            if data is None:
-                return
-            if self._error is None:
-                try:
-                    self._inflate(data)
-                except BaseException as e:  # re-raised in the download thread
-                    self._error = e
-
-    def feed(self, data: bytes) -> None:
-        """Queue data; errors (bad gzip, too large) are kept for ``close``."""
-        if self._error is None:
-            self._queue.put(data)
-
-    def _inflate(self, data: bytes) -> None:
-        while data:
-            try:
-                chunk = self.d.decompress(data, 4 << 20)
-            except self._zlib.error as e:
-                raise InvalidImage("layer is not valid gzip data (%s)" % e)
-            self.size += len(chunk)
-            if self.limit is not None and self.size > self.limit:
-                from rootless.errors import SizeLimitExceeded
-                raise SizeLimitExceeded("a layer unpacks to more than the --max-layer-size limit; refusing it "
-                                        "(a decompression bomb guard)")
-            self.out.write(chunk)
-            data = self.d.unconsumed_tail
-            if self.d.eof:
-                data = self.d.unused_data
-                if data:
-                    self.d = self._zlib.decompressobj(16 + self._zlib.MAX_WBITS)
-
-    def _join(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def close(self) -> None:
-        self._join()
-        if not self.out.closed:
-            self.out.close()
-        if self._error is not None:
-            raise self._error
-        if not self.d.eof:
-            raise InvalidImage("layer gzip data is truncated")
-
-    def abort(self) -> None:
-        """Stop the thread (after the data queued so far) and close the file."""
-        self._join()
-        if not self.out.closed:
-            self.out.close()
-
-
 def _chunks(path: str):
     with open(path, "rb") as f:
         while True:
@@ -378,8 +440,9 @@ def _chunks(path: str):
             yield chunk
 
 
-def _gunzip_file(src: str, dest: str, limit) -> None:
-    g = _Gunzip(dest, limit)
+def _gunzip_file(src: str, dest: str, limit, debug=None) -> None:
+    from rootless.image.inflate import open_gunzip
+    g = open_gunzip(dest, limit, debug)
     try:
         for chunk in _chunks(src):
             g.feed(chunk)

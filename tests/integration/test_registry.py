@@ -3,6 +3,7 @@ in the four set-ups of tests/registries.py: plain HTTP, TLS with a test CA, htpa
 auth, and token auth with a token server of the test suite. Interop is checked with
 skopeo and podman. Run as the unprivileged test user."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -75,7 +76,12 @@ def test_run_pulls_what_is_missing(rl, make_registry, config_home, test_images, 
     assert b"Already exists" in proc.stderr
 
 
-def test_tampered_blob_is_refused_and_nothing_listed(rl, make_registry, config_home, test_images, unprivileged):
+@pytest.mark.parametrize("inflater", ["process", "thread"])
+def test_tampered_blob_is_refused_and_nothing_listed(rl, make_registry, config_home, test_images, unprivileged,
+                                                     inflater, monkeypatch):
+    """The unpack follows the layer as it inflates, so it meets the damage first; the
+    error the user sees is still the digest's, whichever inflater ran."""
+    monkeypatch.setenv("ROOTLESS_INFLATE", inflater)
     reg = make_registry("http")
     reg.push_archive(os.path.join(test_images, "busybox-docker.tar"), "busybox:latest")
     trust(reg, config_home)
@@ -94,6 +100,30 @@ def test_tampered_blob_is_refused_and_nothing_listed(rl, make_registry, config_h
     err = proc.stderr.decode()
     assert proc.returncode == 125 and "wrong content" in err and err.count("\n") == 1
     assert rl.out("images", "-a", "-q") == ""
+
+
+def test_both_inflaters_store_the_same_image(rl, make_registry, config_home, test_images, unprivileged,
+                                             tmp_path, monkeypatch):
+    """A pull inflates a big gzip layer in a child process and unpacks it as it grows;
+    with ROOTLESS_INFLATE=thread it does both in-process. Both stores must end up with
+    the same image, down to the bytes `save` rebuilds from the unpacked files."""
+    from conftest import Rootless
+    reg = make_registry("http")
+    reg.push_archive(os.path.join(test_images, DEBIAN), "debian:latest")
+    trust(reg, config_home)
+    saved = {}
+    for inflater in ("process", "thread"):
+        monkeypatch.setenv("ROOTLESS_INFLATE", inflater)
+        store = Rootless(str(tmp_path / ("root-" + inflater)))
+        proc = store("--debug", "pull", reg.host + "/debian")
+        assert ("inflating in a thread" in proc.stderr.decode()) == (inflater == "thread")
+        assert store.out("run", "--rm", reg.host + "/debian", "cat", "/etc/debian_version").strip()
+        out = tmp_path / ("saved-" + inflater + ".tar")
+        store("save", "-o", str(out), reg.host + "/debian")
+        saved[inflater] = (json.loads(store.out("image", "inspect", reg.host + "/debian"))[0]["RootFS"],
+                           hashlib.sha256(out.read_bytes()).hexdigest())
+        assert os.listdir(os.path.join(store.root, "downloads")) == []  # nothing left behind
+    assert saved["process"] == saved["thread"]
 
 
 def test_errors_say_what_happened(rl, make_registry, config_home, test_images, unprivileged):
@@ -143,11 +173,13 @@ def test_push_then_skopeo_and_podman_see_the_same_digest(rl, make_registry, conf
 
 class _SlowProxy:
     """A TCP proxy in front of the registry that passes at most ``rate`` bytes a second,
-    so that a test can stop the registry in the middle of a layer."""
+    so that a test can stop the registry in the middle of a layer. ``requests`` lists the
+    request lines (and Range headers) clients sent through it."""
 
     def __init__(self, target_port: int, rate: int):
         import socket
         self.rate, self.target = rate, ("127.0.0.1", target_port)
+        self.requests = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -169,13 +201,15 @@ class _SlowProxy:
             threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, self.rate), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src, dst, rate):
+    def _pipe(self, src, dst, rate):
+        import re
         try:
             while True:
                 data = src.recv(65536 if rate is None else max(1, rate // 20))
                 if not data:
                     break
+                if rate is None:  # client to registry: requests are small, one per recv
+                    self.requests += [m.decode() for m in re.findall(rb"(?:GET|HEAD) \S+|[Rr]ange: \S+", data)]
                 dst.sendall(data)
                 if rate:
                     time.sleep(len(data) / rate)
@@ -203,13 +237,15 @@ def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_regi
         proc = rl.popen("pull", host + "/debian", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         downloads = os.path.join(rl.root, "downloads")
         deadline = time.monotonic() + 60
-        partial = []
+        partial, finished = [], []
         while time.monotonic() < deadline:
-            # <hex>.partial is the blob as received; <hex>.tar.partial its decompressed copy
-            partial = [f for f in os.listdir(downloads) if f.endswith(".partial") and not f.endswith(".tar.partial")
-                       ] if os.path.isdir(downloads) else []
-            if partial and os.path.getsize(os.path.join(downloads, partial[0])) > (4 << 20) and len(os.listdir(
-                    os.path.join(rl.root, "layers")) if os.path.isdir(os.path.join(rl.root, "layers")) else []) >= 1:
+            # <hex>.partial is the blob as received, <hex>.tar.partial its decompressed copy;
+            # a finished download is <hex> (and <hex>.tar), or already a layer
+            names = os.listdir(downloads) if os.path.isdir(downloads) else []
+            partial = [f for f in names if f.endswith(".partial") and not f.endswith(".tar.partial")]
+            finished = [f for f in names if len(f) == 64]
+            layers = os.listdir(os.path.join(rl.root, "layers")) if os.path.isdir(os.path.join(rl.root, "layers")) else []
+            if partial and os.path.getsize(os.path.join(downloads, partial[0])) > (4 << 20) and (finished or layers):
                 break
             time.sleep(0.02)
         assert partial, "the pull never got half-way through a layer"
@@ -218,11 +254,23 @@ def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_regi
         assert proc.returncode == 125, err
         assert rl.out("images", "-q") == ""
         kept = os.path.getsize(os.path.join(downloads, partial[0]))
+        big = partial[0][:-len(".partial")]
         reg.start()
+        proxy.requests.clear()
         out = rl.out("pull", host + "/debian")
-        assert "Already exists" in out  # the small layer finished before the stop
+        # The small layer finished before the stop: unpacked then ("Already exists") or
+        # kept in downloads/ ("Already downloaded"); either way it is not asked for again.
+        assert "Already exists" in out or "Already downloaded" in out
+        status, _, body = reg.get("/v2/debian/manifests/latest",
+                                  headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        small = [l["digest"] for l in json.loads(body)["layers"] if l["digest"] != "sha256:" + big]
+        assert status == 200 and len(small) == 1
+        assert not [r for r in proxy.requests if small[0] in r], proxy.requests
+        assert "GET /v2/debian/blobs/sha256:" + big in proxy.requests
         assert "Resuming download at %d bytes" % kept in out
+        assert "Range: bytes=%d-" % kept in proxy.requests
         assert rl.out("run", "--rm", host + "/debian", "true") == ""
+        assert os.listdir(downloads) == []
     finally:
         proxy.close()
 
