@@ -286,17 +286,34 @@ def _layers(job: _Job, layers: List[dict], diff_ids: List[str]):
                 try:
                     info = store.ingest_layer(lambda p=plain: open(p, "rb"), blob_digest, diff_ids[i], what,
                                               region=got)
+                    # (Also when another pull had the layer already and nothing was read:
+                    # the files below get their final names only when the download is done.)
+                    got.result()
                 except Exception:
                     got.result()  # a failed download (a digest error, say) explains a failed unpack
                     raise
                 finally:
                     got.close()
             else:
-                progress.say("%s: Extracting" % short)
-                info = store.ingest_layer(lambda p=plain: open(p, "rb"), blob_digest, diff_ids[i], what,
-                                          region=(plain, 0, os.path.getsize(plain)))
+                # Another pull into this store may have downloaded these files (we waited for
+                # its lock) and be unpacking them; it removes them once the layer is in place.
+                info = store.layer_info(diff_ids[i])
+                if info is None:
+                    try:
+                        size = os.path.getsize(plain)
+                    except FileNotFoundError:
+                        info = store.layer_info(diff_ids[i])
+                        if info is None:
+                            raise
+                    else:
+                        progress.say("%s: Extracting" % short)
+                        info = store.ingest_layer(lambda p=plain: open(p, "rb"), blob_digest, diff_ids[i], what,
+                                                  region=(plain, 0, size))
             for f in {path, plain}:
-                os.unlink(f)
+                try:
+                    os.unlink(f)
+                except FileNotFoundError:
+                    pass  # a concurrent pull of the same layer took it over and removed it
             results[i] = _New(info)
             progress.say("%s: Pull complete" % short)
     finally:
@@ -345,7 +362,7 @@ def _download(job: _Job, desc: dict, announce=None):
     with store.lock("download-" + hexd):
         if os.path.exists(final) and (not gz or os.path.exists(plain)):
             announce(None)
-            progress.say("%s: Already downloaded" % digest[7:19])  # by a pull that failed later
+            progress.say("%s: Already downloaded" % digest[7:19])  # (by a pull that failed, or one running now)
             return final, plain if gz else final, None
         h = hashlib.sha256()
         have = 0

@@ -126,6 +126,23 @@ def test_both_inflaters_store_the_same_image(rl, make_registry, config_home, tes
     assert saved["process"] == saved["thread"]
 
 
+def test_two_pulls_of_one_image_at_once(rl, make_registry, config_home, test_images, unprivileged):
+    """Two pulls into one store share its locks: one downloads and unpacks each layer, the
+    other waits and finds it; both succeed and nothing is left in downloads/."""
+    reg = make_registry("http")
+    reg.push_archive(os.path.join(test_images, DEBIAN), "debian:latest")
+    trust(reg, config_home)
+    procs = [rl.popen("pull", "-q", reg.host + "/debian", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert out.decode().strip() == reg.host + "/debian:latest"
+    assert len(rl.out("images", "-q").split()) == 1
+    assert os.listdir(os.path.join(rl.root, "downloads")) == []
+    assert rl.out("run", "--rm", reg.host + "/debian", "cat", "/etc/debian_version").strip()
+
+
 def test_errors_say_what_happened(rl, make_registry, config_home, test_images, unprivileged):
     reg = make_registry("tls")
     reg.push_archive(os.path.join(test_images, "busybox-docker.tar"), "busybox:latest")
