@@ -202,8 +202,7 @@ def _layers(job: _Job, layers: List[dict], diff_ids: List[str]):
     pending = sorted(todo, key=lambda i: -sizes[i])
     starting = set()  # taken by a worker, which has not yet said whether it can be followed
     lock = threading.Lock()
-    if job.spare is not None and not any(_gzipped(layers[i]) and (layers[i].get("size") or 0) >= inflate.SMALL
-                                         for i in todo):
+    if job.spare is not None and not any(_gzipped(layers[i]) and sizes[i] >= inflate.SMALL for i in todo):
         job.spare.close()  # nothing big to inflate
 
     def worker():
@@ -286,12 +285,13 @@ def _layers(job: _Job, layers: List[dict], diff_ids: List[str]):
                 try:
                     info = store.ingest_layer(lambda p=plain: open(p, "rb"), blob_digest, diff_ids[i], what,
                                               region=got)
-                    # (Also when another pull had the layer already and nothing was read:
-                    # the files below get their final names only when the download is done.)
-                    got.result()
                 except Exception:
                     got.result()  # a failed download (a digest error, say) explains a failed unpack
                     raise
+                else:
+                    # (Also when another pull had the layer already and nothing was read:
+                    # the files below get their final names only when the download is done.)
+                    got.result()
                 finally:
                     got.close()
             else:
@@ -416,14 +416,14 @@ def _fetch(job: _Job, desc: dict, partial: str, h, have: int, plain_path: Option
             progress.say("%s: Resuming download at %d bytes" % (digest[7:19], have))
         expected = desc.get("size")
         with open(partial, "ab" if have else "wb") as out:
-            follow = None
+            follow = None  # the blob itself, followed as it is written here
             if announce is not None and not have:
-                follow = streams.Growing(plain_path or partial)
+                growing = streams.Growing(plain_path or partial)
                 if gunzip is not None:
-                    gunzip.growing, follow = follow, None
-                    announce(gunzip.growing)
+                    gunzip.growing = growing  # the tar, followed as the inflater writes it
                 else:
-                    announce(follow)
+                    follow = growing
+                announce(growing)
             while not stop.is_set():
                 chunk = resp.read(CHUNK)
                 if not chunk:

@@ -148,10 +148,8 @@ class LayerUnpacker:
         finally:
             if self.recorder is not None:
                 self.recorder.close()
-        if counted.count % tarfile.BLOCKSIZE:
-            # tarfile ends quietly at a header cut short; a whole tar is made of 512-byte blocks.
-            raise InvalidImage("layer is truncated (%d bytes, not a whole number of tar blocks)"
-                               % counted.count)
+        # tarfile ends quietly at a header cut short; a whole tar is made of 512-byte blocks.
+        _whole_blocks(counted.count)
         self._finish_dirs()
         return self.record
 
@@ -178,14 +176,14 @@ class LayerUnpacker:
         if self.split_dir is not None:
             from rootless.storage.tarsplit import RegionRecorder
             self.recorder = RegionRecorder(fd, offset, size, self.split_dir, final_size)
-        if growing is None and size % tarfile.BLOCKSIZE:
-            raise InvalidImage("layer is truncated (%d bytes, not a whole number of tar blocks)" % size)
+        if final_size is None:
+            _whole_blocks(size)
         # Headers sit between the contents that are skipped: a small buffer is refilled
         # less often than it would be wasted on a big file's content.
         self._walk(io.BufferedReader(Window(fd, offset, size, growing and growing.wait), 128 << 10), "r:",
                    lambda: None)
-        if final_size is not None and final_size() % tarfile.BLOCKSIZE:
-            raise InvalidImage("layer is truncated (%d bytes, not a whole number of tar blocks)" % final_size())
+        if final_size is not None:
+            _whole_blocks(final_size())
         self._finish_dirs()
         return self.record
 
@@ -390,6 +388,11 @@ class LayerUnpacker:
             path = self.host(rel)
             os.chmod(path, mode)
             os.utime(path, (mtime, mtime))
+
+
+def _whole_blocks(size: int) -> None:
+    if size % tarfile.BLOCKSIZE:
+        raise InvalidImage("layer is truncated (%d bytes, not a whole number of tar blocks)" % size)
 
 
 class _Counter(Reader):
