@@ -7,10 +7,16 @@
 
 Under CI (``ROOTLESS_CI=1``, set by ``.ci/run``) every capability the tests need is installed,
 so a missing one fails the test instead of skipping it.
+
+Tests talk to loopback only: an audit hook refuses any connection this process makes to
+another address (and ``.ci/run`` runs the suite in a loopback-only network namespace,
+which fences the processes the tests start as well).
 """
 
+import ipaddress
 import os
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -21,6 +27,23 @@ PYZ = os.environ.get("ROOTLESS_PYZ") or os.path.join(REPO, "rootless.pyz")
 IMAGES = os.environ.get("ROOTLESS_TEST_IMAGES", "/var/tmp/rootless-test-images")
 IN_CI = os.environ.get("ROOTLESS_CI") == "1"
 sys.path.insert(0, os.path.join(REPO, "tests"))
+
+
+def _loopback_only(event, args):
+    if event != "socket.connect":
+        return
+    sock, address = args
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    try:
+        loopback = ipaddress.ip_address(address[0].split("%")[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise RuntimeError("tests may connect to loopback only, not to %s" % (address,))
+
+
+sys.addaudithook(_loopback_only)
 
 
 def need(condition: bool, reason: str) -> None:
