@@ -4,7 +4,9 @@ give the same tar, the same digest and the same errors."""
 import gzip
 import hashlib
 import os
+import subprocess
 import sys
+import time
 import zlib
 
 import pytest
@@ -84,12 +86,55 @@ def test_bomb_stops_at_the_limit(tmp_path, kind):
     assert os.path.getsize(path) <= (1 << 20) + (4 << 20)  # stopped near the limit, not at 64 MiB
 
 
-def test_the_child_survives_a_parent_that_stops_feeding(tmp_path):
-    """abort() (a pull interrupted) ends the child: nothing is left running."""
+def test_abort_ends_the_child_and_the_input_counts_as_truncated(tmp_path):
+    """abort() (a pull interrupted) ends the child: it exits, reaped, having written a
+    prefix of the data, and the layer is reported truncated rather than complete."""
+    payload = os.urandom(1 << 20).hex().encode()
     g = inflate.GunzipProcess(str(tmp_path / "out.tar"), None)
-    g.feed(gzip.compress(b"x" * 100000)[:1000])
+    g.feed(gzip.compress(payload)[:100000])
     g.abort()
-    assert g.proc.returncode == 0
+    assert g.proc.returncode == 0 and not os.path.exists("/proc/%d" % g.proc.pid)
+    written = (tmp_path / "out.tar").read_bytes()
+    assert 0 < len(written) < len(payload) and payload.startswith(written)
+    with pytest.raises(InvalidImage, match="truncated"):
+        g.close()
+
+
+KILLED_PARENT = """
+import gzip, os, sys
+from rootless.image import inflate
+g = inflate.GunzipProcess(sys.argv[1], None)
+g.feed(gzip.compress(os.urandom(1 << 20))[:100000])
+print(g.proc.pid, flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_the_child_does_not_outlive_a_killed_parent(tmp_path):
+    """A pull killed with SIGKILL cannot abort(): its child sees the end of its input and
+    goes, so nothing is left running."""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    parent = subprocess.Popen([sys.executable, "-c", KILLED_PARENT, str(tmp_path / "out.tar")], cwd=repo,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        child = int(parent.stdout.readline())
+        assert os.path.exists("/proc/%d" % child)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while _alive(child):
+        assert time.monotonic() < deadline, "the inflating child outlived its killed parent"
+        time.sleep(0.01)
+
+
+def _alive(pid):
+    """Whether ``pid`` runs (a zombie waiting for init to reap it does not count)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_choice(tmp_path, monkeypatch):
