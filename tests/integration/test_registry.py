@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import have, need
+from proxies import RecordingProxy, set_proxy_env
 from registries import make_registry, registry  # noqa: F401  (pytest fixtures)
 
 DEBIAN = "debian-docker.tar"
@@ -292,15 +293,44 @@ def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_regi
         proxy.close()
 
 
-def test_docker_hub_names_go_to_the_configured_mirror(rl, make_registry, config_home, test_images, unprivileged):
-    """`pull busybox` means docker.io/library/busybox; with a mirror configured it is
-    served by the mirror (this machine cannot reach Docker Hub at all)."""
-    mirror = make_registry("http")
+def wait_for(condition, what, timeout=30):
+    """condition()'s first true value, polled until ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("gave up waiting for " + what)
+        time.sleep(0.05)
+
+
+def test_docker_hub_names_go_to_the_configured_mirror(rl, make_registry, config_home, test_images, image_ids,
+                                                      unprivileged, monkeypatch):
+    """`pull busybox` means docker.io/library/busybox; with a mirror configured the mirror
+    serves it. A pull that skipped the mirror would go to registry-1.docker.io: the proxy
+    variables point at a local proxy that refuses any host off this machine and records it,
+    so such a pull fails here, and never leaves the machine."""
+    mirror = make_registry("http", access_log=True)
     mirror.push_archive(os.path.join(test_images, "busybox-docker.tar"), "library/busybox:latest")
     (config_home / "registries.json").write_text(json.dumps({"registry-mirrors": [mirror.url]}))
-    out = rl.out("pull", "busybox")
+    with RecordingProxy() as guard:
+        set_proxy_env(monkeypatch, http=guard.url, https=guard.url, no_proxy="127.0.0.1")
+        out = rl.out("pull", "busybox")
+    assert guard.requests == []
     assert out.strip().endswith("docker.io/library/busybox:latest")
-    assert "busybox" in rl.out("images") and rl.out("run", "--rm", "busybox", "echo", "ok") == "ok\n"
+    image = json.loads(rl.out("image", "inspect", "busybox"))[0]
+    assert image["Id"] == image_ids["busybox-docker.tar"]
+    manifest = json.loads(mirror.get("/v2/library/busybox/manifests/latest",
+                                     headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})[2])
+    wanted = ["/v2/library/busybox/manifests/latest"] + [
+        "/v2/library/busybox/blobs/" + d["digest"] for d in [manifest["config"]] + manifest["layers"]]
+    served = wait_for(lambda: (lambda got: got if set(wanted) <= got else None)(
+        {path for method, path, status, agent in mirror.served()
+         if method == "GET" and status == 200 and agent.startswith("rootless/")}),
+        "the mirror's access log to show the pull")
+    assert set(wanted) <= served
+    assert rl.out("run", "--rm", "busybox", "echo", "ok") == "ok\n"
 
 
 def test_search_lists_matching_repositories_of_a_registry(rl, make_registry, config_home, test_images,
