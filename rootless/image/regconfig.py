@@ -48,11 +48,12 @@ class ConnectionFailed(RootlessError):
     """No HTTP answer: DNS, refused connection, TLS failure, time-out, reset.
 
     ``certificate_error`` is true when the server's certificate did not verify, so that the
-    caller can point at cert-dir or insecure-registries."""
+    caller can point at cert-dir or insecure-registries; ``tls_error`` when the TLS
+    handshake failed otherwise (a server that speaks plain HTTP, say)."""
 
-    def __init__(self, message: str, url: str = "", certificate_error: bool = False):
+    def __init__(self, message: str, url: str = "", certificate_error: bool = False, tls_error: bool = False):
         super().__init__(message)
-        self.url, self.certificate_error = url, certificate_error
+        self.url, self.certificate_error, self.tls_error = url, certificate_error, tls_error
 
 
 # -- paths and names ----------------------------------------------------------------------------
@@ -453,7 +454,8 @@ def http_request(url: str, headers: Optional[Dict[str, str]] = None, context=Non
         if isinstance(e, ValueError) and not isinstance(e, http.client.InvalidURL):
             # e.g. "Invalid header value ...": the value may be a credential; do not repeat it.
             raise ConnectionFailed("cannot send the request to %s: invalid URL or header" % url, url)
-        raise ConnectionFailed("cannot connect to %s: %s" % (url, _reason(e)), url, bad_cert)
+        raise ConnectionFailed("cannot connect to %s: %s" % (url, _reason(e)), url, bad_cert,
+                               isinstance(reason, ssl.SSLError) and not bad_cert)
     return Response(fp.status, Headers(fp.headers.items()), fp.geturl(), fp)
 
 
