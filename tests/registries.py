@@ -574,6 +574,19 @@ class Registry:
                     out.append((m.group("method"), m.group("path"), int(m.group("status")), m.group("agent")))
         return out
 
+    def wait_served(self, condition, what, timeout=30):
+        """condition(served())'s first true value. The registry writes an access log line
+        once it has sent its answer, so the client may be done before the line is there."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition(self.served())
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise RegistryError("gave up waiting for %s in the access log of %s; it has:\n%s" % (
+                    what, self.url, "\n".join("%s %s %d %s" % r for r in self.served()[-20:])))
+            time.sleep(0.05)
+
     # -- token kind conveniences
 
     @property

@@ -41,6 +41,11 @@ def stored(user_config):
     return {host: tuple(base64.b64decode(entry["auth"]).decode().split(":", 1)) for host, entry in auths.items()}
 
 
+def v2_statuses(served):
+    """The statuses of rootless's GET /v2/ requests in a registry's access log."""
+    return [status for method, path, status, agent in served if path == "/v2/" and agent.startswith("rootless/")]
+
+
 def login(rl, reg, password=None, *options, debug=False):
     password = reg.password if password is None else password
     return rl(*(["--debug"] if debug else []), "login", *options, "-u", reg.username, "--password-stdin",
@@ -65,9 +70,8 @@ def test_login_stores_checked_credentials_and_logout_removes_them(rl, make_regis
     if kind == "token":
         checks = [r for r in reg.token_requests if r["user"] == reg.username]
         assert checks and checks[-1]["status"] == 200
-    v2 = [status for method, path, status, agent in reg.served()
-          if path == "/v2/" and agent.startswith("rootless/")]
-    assert v2[-2:] == [401, 200]  # the challenge, then the answer with the credentials
+    # the challenge, then the answer with the credentials
+    reg.wait_served(lambda served: v2_statuses(served)[-2:] == [401, 200], "login's GET /v2/ 401 then 200")
     # What login stored is what pull uses.
     assert rl.out("pull", "-q", reg.host + "/busybox").strip() == reg.host + "/busybox:latest"
     out = rl.out("logout", reg.host)
@@ -117,7 +121,7 @@ def test_tls_verify_false_tries_https_then_plain_http(rl, make_registry, user_co
     tried = [line.split("login: trying ")[1] for line in proc.stderr.decode().splitlines() if "login: trying " in line]
     assert tried == ["https://%s/v2/" % reg.host, "http://%s/v2/" % reg.host]
     assert stored(user_config) == {reg.host: (reg.username, reg.password)}
-    assert [s for m, p, s, a in reg.served() if p == "/v2/" and a.startswith("rootless/")][-2:] == [401, 200]
+    reg.wait_served(lambda served: v2_statuses(served)[-2:] == [401, 200], "login's GET /v2/ 401 then 200")
     wrong = login(rl, reg, "wrong", "--tls-verify=false")  # over HTTP too, the password is checked
     assert wrong.returncode == 125 and b"refused the credentials" in wrong.stderr
     assert stored(user_config) == {reg.host: (reg.username, reg.password)}

@@ -305,18 +305,6 @@ def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_regi
         proxy.close()
 
 
-def wait_for(condition, what, timeout=30):
-    """condition()'s first true value, polled until ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("gave up waiting for " + what)
-        time.sleep(0.05)
-
-
 def test_docker_hub_names_go_to_the_configured_mirror(rl, make_registry, config_home, test_images, image_ids,
                                                       unprivileged, monkeypatch):
     """`pull busybox` means docker.io/library/busybox; with a mirror configured the mirror
@@ -337,11 +325,10 @@ def test_docker_hub_names_go_to_the_configured_mirror(rl, make_registry, config_
                                      headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})[2])
     wanted = ["/v2/library/busybox/manifests/latest"] + [
         "/v2/library/busybox/blobs/" + d["digest"] for d in [manifest["config"]] + manifest["layers"]]
-    served = wait_for(lambda: (lambda got: got if set(wanted) <= got else None)(
-        {path for method, path, status, agent in mirror.served()
-         if method == "GET" and status == 200 and agent.startswith("rootless/")}),
-        "the mirror's access log to show the pull")
-    assert set(wanted) <= served
+    mirror.wait_served(lambda served: set(wanted) <= {path for method, path, status, agent in served
+                                                      if method == "GET" and status == 200
+                                                      and agent.startswith("rootless/")},
+                       "rootless's GETs of the manifest and every blob")
     assert rl.out("run", "--rm", "busybox", "echo", "ok") == "ok\n"
 
 
