@@ -32,6 +32,7 @@ import http.client
 import http.server
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -60,6 +61,11 @@ MANIFEST_ACCEPT = ", ".join([
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.oci.image.index.v1+json",
 ])
+
+# A line of distribution's access log (Apache's combined format), e.g.
+# 127.0.0.1 - - [01/Dec/2025:22:50:45 +0000] "GET /v2/ HTTP/1.1" 200 2 "" "rootless/0.1"
+_ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[0-9.]+" (?P<status>\d{3}) \S+ '
+                          r'"[^"]*" "(?P<agent>[^"]*)"')
 
 _live = set()  # registries whose processes or token servers still run, for the atexit sweep
 
@@ -380,7 +386,8 @@ class TokenServer:
 class Registry:
     """A running docker-registry.  See the module docstring."""
 
-    def __init__(self, kind, workdir, port=None, tls=None, log_level="warn", token_header="x5c"):
+    def __init__(self, kind, workdir, port=None, tls=None, log_level="warn", token_header="x5c",
+                 access_log=False):
         if kind not in KINDS:
             raise ValueError("registry kind must be one of %s, not %r" % (KINDS, kind))
         self.kind = kind
@@ -400,6 +407,7 @@ class Registry:
         self.proc = None
         self.log_level = log_level
         self.token_header = token_header
+        self.access_log = access_log  # log every request (see served()); off, the log stays short
 
         os.makedirs(self.storage, exist_ok=True)
         keys = os.path.join(self.workdir, "keys")
@@ -435,7 +443,7 @@ class Registry:
             "log:",
             "  level: " + q(self.log_level),
             "  accesslog:",
-            "    disabled: true",
+            "    disabled: " + ("false" if self.access_log else "true"),
             "storage:",
             "  filesystem:",
             "    rootdirectory: " + q(self.storage),
@@ -553,6 +561,32 @@ class Registry:
         except OSError:
             return "(no log)"
 
+    def served(self):
+        """The requests this registry answered, oldest first, as (method, path, status,
+        user agent) tuples, read from its access log (start it with access_log=True)."""
+        if not self.access_log:
+            raise RegistryError("served() needs a registry started with access_log=True")
+        out = []
+        with open(self.log_file, errors="replace") as f:
+            for line in f:
+                m = _ACCESS_LINE.search(line)
+                if m:
+                    out.append((m.group("method"), m.group("path"), int(m.group("status")), m.group("agent")))
+        return out
+
+    def wait_served(self, condition, what, timeout=30):
+        """condition(served())'s first true value. The registry writes an access log line
+        once it has sent its answer, so the client may be done before the line is there."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition(self.served())
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise RegistryError("gave up waiting for %s in the access log of %s; it has:\n%s" % (
+                    what, self.url, "\n".join("%s %s %d %s" % r for r in self.served()[-20:])))
+            time.sleep(0.05)
+
     # -- token kind conveniences
 
     @property
@@ -665,7 +699,8 @@ def _sweep():
 def start_registry(kind, workdir, **options):
     """Start a registry of ``kind`` ("http", "tls", "basic" or "token") keeping everything under
     ``workdir`` and return it once it answers GET /v2/.  Options: ``port``, ``tls`` (basic or
-    token over plain HTTP with tls=False), ``log_level``, ``token_header`` ("x5c" or "kid")."""
+    token over plain HTTP with tls=False), ``log_level``, ``token_header`` ("x5c" or "kid"),
+    ``access_log`` (True: every request is logged, see ``Registry.served``)."""
     if not have(REGISTRY_BIN):
         raise RegistryError("%s is not installed (Debian package docker-registry)" % REGISTRY_BIN)
     reg = Registry(kind, workdir, **options)

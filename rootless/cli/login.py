@@ -138,6 +138,10 @@ def verify_login(host, credentials, endpoints, timeout, debug=None, cert_dir="")
         raise regconfig.ConnectionFailed(
             "%s; put the registry's CA certificate in %s/ca.crt, or use --tls-verify=false if you "
             "trust the network" % (failure, cert_dir), failure.url, True)
+    if failure.tls_error:
+        raise regconfig.ConnectionFailed(
+            "%s; if the registry serves plain HTTP, add %s to insecure-registries in %s or use "
+            "--tls-verify=false" % (failure, host, regconfig.config_file()), failure.url, tls_error=True)
     raise failure
 
 

@@ -23,10 +23,12 @@ import urllib.parse
 import urllib.request
 from typing import Dict, List, Optional, Tuple
 
+from rootless import __version__
 from rootless.errors import NotFound, RootlessError, Unsupported
 from rootless.image import manifest as mf
 
 ACCEPT_MANIFESTS = ", ".join([mf.OCI_INDEX, mf.DOCKER_LIST, mf.OCI_MANIFEST, mf.DOCKER_MANIFEST])
+_USER_AGENT = "rootless/" + __version__
 SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
            "application/vnd.docker.distribution.manifest.v1+prettyjws")
 
@@ -85,10 +87,15 @@ class Client:
     def _opener(self, index: int) -> urllib.request.OpenerDirector:
         if index not in self._openers:
             ctx = self.endpoints[index][1]
-            handlers = [_NoAuthOnRedirect()]
+            from rootless.image.regconfig import proxy_handler
+            handlers = [_NoAuthOnRedirect(), proxy_handler()]
             if ctx is not None:
                 handlers.append(urllib.request.HTTPSHandler(context=ctx))
-            self._openers[index] = urllib.request.build_opener(*handlers)
+            opener = urllib.request.build_opener(*handlers)
+            # Registries, mirrors and their logs see who asks (regconfig's requests say so too),
+            # on redirects as well: urllib's default would be "Python-urllib/3.x".
+            opener.addheaders = [("User-Agent", _USER_AGENT)]
+            self._openers[index] = opener
         return self._openers[index]
 
     def _plain_get(self, url: str, headers: Dict[str, str]):

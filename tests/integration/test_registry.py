@@ -13,6 +13,7 @@ import time
 import pytest
 
 from conftest import have, need
+from proxies import RecordingProxy, set_proxy_env
 from registries import make_registry, registry  # noqa: F401  (pytest fixtures)
 
 DEBIAN = "debian-docker.tar"
@@ -153,9 +154,21 @@ def test_errors_say_what_happened(rl, make_registry, config_home, test_images, u
     assert missing_tag.returncode == 125 and b"manifest unknown" in missing_tag.stderr
     wrong_platform = rl("pull", "--platform", "linux/s390x", reg.host + "/busybox", check=False)
     assert wrong_platform.returncode == 125 and b"s390x" in wrong_platform.stderr
-    dns = rl("pull", "no-such-host.invalid/busybox", check=False)
-    assert dns.returncode == 125 and b"cannot resolve" in dns.stderr
+    dns = without_network(rl, "pull", "no-such-host.invalid/busybox")
+    assert dns.returncode == 125 and dns.stderr.count(b"\n") == 1
+    assert b"cannot resolve the registry host no-such-host.invalid" in dns.stderr
     assert rl.out("images", "-q") == ""
+
+
+def without_network(rl, *args):
+    """``rootless ARGS`` in a network namespace of its own (no interface up, not even
+    loopback): a name lookup cannot reach any DNS server, so nothing leaves the machine
+    and the client must say so clearly without a server's answer."""
+    need(have("unshare"), "unshare (util-linux)")
+    probe = subprocess.run(["unshare", "--map-current-user", "--net", "true"], capture_output=True)
+    need(probe.returncode == 0, "unshare --map-current-user --net: %s" % probe.stderr.decode().strip())
+    return subprocess.run(["unshare", "--map-current-user", "--net", "--"] + rl.base + list(args),
+                          capture_output=True, env=rl.env(), timeout=120)
 
 
 @pytest.mark.needs_subuid  # podman needs sub-ids; the pushes do not, but run here with it
@@ -292,15 +305,31 @@ def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_regi
         proxy.close()
 
 
-def test_docker_hub_names_go_to_the_configured_mirror(rl, make_registry, config_home, test_images, unprivileged):
-    """`pull busybox` means docker.io/library/busybox; with a mirror configured it is
-    served by the mirror (this machine cannot reach Docker Hub at all)."""
-    mirror = make_registry("http")
+def test_docker_hub_names_go_to_the_configured_mirror(rl, make_registry, config_home, test_images, image_ids,
+                                                      unprivileged, monkeypatch):
+    """`pull busybox` means docker.io/library/busybox; with a mirror configured the mirror
+    serves it. A pull that skipped the mirror would go to registry-1.docker.io: the proxy
+    variables point at a local proxy that refuses any host off this machine and records it,
+    so such a pull fails here, and never leaves the machine."""
+    mirror = make_registry("http", access_log=True)
     mirror.push_archive(os.path.join(test_images, "busybox-docker.tar"), "library/busybox:latest")
     (config_home / "registries.json").write_text(json.dumps({"registry-mirrors": [mirror.url]}))
-    out = rl.out("pull", "busybox")
+    with RecordingProxy() as guard:
+        set_proxy_env(monkeypatch, http=guard.url, https=guard.url, no_proxy="127.0.0.1")
+        out = rl.out("pull", "busybox")
+    assert guard.requests == []
     assert out.strip().endswith("docker.io/library/busybox:latest")
-    assert "busybox" in rl.out("images") and rl.out("run", "--rm", "busybox", "echo", "ok") == "ok\n"
+    image = json.loads(rl.out("image", "inspect", "busybox"))[0]
+    assert image["Id"] == image_ids["busybox-docker.tar"]
+    manifest = json.loads(mirror.get("/v2/library/busybox/manifests/latest",
+                                     headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})[2])
+    wanted = ["/v2/library/busybox/manifests/latest"] + [
+        "/v2/library/busybox/blobs/" + d["digest"] for d in [manifest["config"]] + manifest["layers"]]
+    mirror.wait_served(lambda served: set(wanted) <= {path for method, path, status, agent in served
+                                                      if method == "GET" and status == 200
+                                                      and agent.startswith("rootless/")},
+                       "rootless's GETs of the manifest and every blob")
+    assert rl.out("run", "--rm", "busybox", "echo", "ok") == "ok\n"
 
 
 def test_search_lists_matching_repositories_of_a_registry(rl, make_registry, config_home, test_images,

@@ -1,5 +1,7 @@
-"""rootless.image.auth: credential stores and helpers, challenges, the token exchange; and the
-login/logout verbs against a fake registry (no network: http_get is replaced)."""
+"""rootless.image.auth: credential stores and helpers, challenges, the token exchange (with an
+opener that answers as a token server would, to drive the cache with a clock); and the
+login/logout option handling that never reaches a registry. Login against real registries
+is in tests/integration/test_login.py."""
 
 import base64
 import io
@@ -551,38 +553,22 @@ def test_unauthorized_helper_messages():
     assert "rootless login docker.io" in str(Authenticator("docker.io", None, FakeTokenServer()).unauthorized())
 
 
-# -- login / logout (http_get replaced by a fake registry) ----------------------------------------
+# -- login / logout without the network -----------------------------------------------------------
+# What needs a registry (checking and storing credentials, the HTTPS-then-HTTP fallback, the
+# certificate hint) is tested against real ones in tests/integration/test_login.py.
 
-class FakeRegistry:
-    """Answers GET /v2/ like a registry with Basic or Bearer auth, and its token server."""
-
-    def __init__(self, scheme="bearer", user="alice", password=SECRET, v2_status=200):
-        self.scheme, self.user, self.password, self.v2_status = scheme, user, password, v2_status
-        self.calls = []
-
-    def __call__(self, url, headers=None, context=None, timeout=30.0, max_body=None):
-        headers = headers or {}
-        self.calls.append((url, dict(headers), context))
-        good = "Basic " + b64("%s:%s" % (self.user, self.password))
-        if url.startswith("https://auth.example/token"):
-            if headers.get("Authorization") == good:
-                return 200, regconfig.Headers({}), b'{"token": "T", "expires_in": 300}'
-            return 401, regconfig.Headers({}), b'{"details": "incorrect username or password"}'
-        assert url.endswith("/v2/")
-        expected = good if self.scheme == "basic" else "Bearer T"
-        if headers.get("Authorization") == expected:
-            return self.v2_status, regconfig.Headers({}), b"{}"
-        challenge = ('Basic realm="Registry Realm"' if self.scheme == "basic"
-                     else 'Bearer realm="https://auth.example/token",service="reg"')
-        return 401, regconfig.Headers({"WWW-Authenticate": challenge}), b""
+def _no_network(url, *args, **kwargs):
+    raise AssertionError("this test must not reach the network, but asked for %s" % url)
 
 
 @pytest.fixture
 def cli(env, monkeypatch):
-    """Runs the login module's verbs in-process with ``env`` as the environment."""
+    """Runs the login module's verbs in-process with ``env`` as the environment; any request
+    to a registry fails the test."""
     for key in ("HOME", "XDG_CONFIG_HOME", "PATH"):
         monkeypatch.setenv(key, env[key])
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)
+    monkeypatch.setattr(regconfig, "http_get", _no_network)
     from rootless.cli import Context, Parser, login
 
     def run(*argv, stdin=""):
@@ -594,47 +580,7 @@ def cli(env, monkeypatch):
     return run
 
 
-@pytest.mark.parametrize("scheme", ["basic", "bearer"])
-def test_login_stores_verified_credentials(cli, env, monkeypatch, capsys, scheme):
-    registry = FakeRegistry(scheme)
-    monkeypatch.setattr(regconfig, "http_get", registry)
-    assert cli("login", "-u", "alice", "--password-stdin", "reg.example:5000", stdin=SECRET + "\n") == 0
-    out, err = capsys.readouterr()
-    assert out == "Login Succeeded\n" and SECRET not in out + err
-    assert get_credentials("reg.example:5000", env) == ("alice", SECRET)
-    assert registry.calls[0][0] == "https://reg.example:5000/v2/"
-    assert registry.calls[0][2] is not None  # an SSL context: HTTPS with verification
-    assert cli("logout", "reg.example:5000") == 0
-    assert capsys.readouterr().out == "Removing login credentials for reg.example:5000\n"
-    assert get_credentials("reg.example:5000", env) is None
-
-
-def test_login_docker_hub_uses_registry_1(cli, env, monkeypatch):
-    registry = FakeRegistry()
-    monkeypatch.setattr(regconfig, "http_get", registry)
-    cli("login", "-u", "alice", "--password-stdin", stdin=SECRET)
-    assert registry.calls[0][0] == "https://registry-1.docker.io/v2/"
-    with open(auth_file(env)) as f:
-        assert list(json.load(f)["auths"]) == ["docker.io"]
-
-
-@pytest.mark.parametrize("scheme", ["basic", "bearer"])
-def test_login_refused_stores_nothing(cli, env, monkeypatch, scheme):
-    monkeypatch.setattr(regconfig, "http_get", FakeRegistry(scheme, password="other"))
-    with pytest.raises(Unauthorized) as e:
-        cli("login", "-u", "alice", "--password-stdin", "reg.example", stdin=SECRET)
-    assert "refused the credentials for alice" in str(e.value) and SECRET not in str(e.value)
-    assert not os.path.exists(auth_file(env))
-
-
-def test_login_password_option_warns(cli, env, monkeypatch, capsys):
-    monkeypatch.setattr(regconfig, "http_get", FakeRegistry("basic"))
-    cli("login", "-u", "alice", "-p", SECRET, "reg.example")
-    assert "Using --password via the CLI is insecure" in capsys.readouterr().err
-
-
-def test_login_option_errors(cli, monkeypatch):
-    monkeypatch.setattr(regconfig, "http_get", FakeRegistry())
+def test_login_option_errors(cli, env):
     with pytest.raises(UsageError):
         cli("login", "-p", "x", "--password-stdin", "-u", "a", stdin="y")
     with pytest.raises(UsageError):
@@ -645,30 +591,7 @@ def test_login_option_errors(cli, monkeypatch):
         cli("login", "-u", "alice", "--password-stdin", stdin="\n")
     with pytest.raises(UsageError):
         cli("login", "--tls-verify=maybe", "-u", "a", "--password-stdin", stdin="x")
-
-
-def test_login_insecure_tries_https_then_http(cli, monkeypatch):
-    calls = []
-
-    def http_get(url, headers=None, context=None, timeout=30.0, max_body=None):
-        calls.append((url, context))
-        if url.startswith("https://"):
-            raise regconfig.ConnectionFailed("cannot connect to %s: wrong version number" % url, url)
-        return 200, regconfig.Headers({}), b"{}"
-    monkeypatch.setattr(regconfig, "http_get", http_get)
-    cli("login", "--tls-verify=false", "-u", "a", "--password-stdin", "reg.example:5000", stdin="pw")
-    import ssl
-    assert [u for u, _ in calls] == ["https://reg.example:5000/v2/", "http://reg.example:5000/v2/"]
-    assert calls[0][1].verify_mode == ssl.CERT_NONE and calls[1][1] is None
-
-
-def test_login_certificate_failure_hints(cli, monkeypatch):
-    def http_get(url, headers=None, context=None, timeout=30.0, max_body=None):
-        raise regconfig.ConnectionFailed("cannot connect to %s: certificate verify failed" % url, url, True)
-    monkeypatch.setattr(regconfig, "http_get", http_get)
-    with pytest.raises(regconfig.ConnectionFailed) as e:
-        cli("login", "-u", "a", "--password-stdin", "reg.example", stdin="pw")
-    assert "ca.crt" in str(e.value) and "--tls-verify=false" in str(e.value)
+    assert not os.path.exists(auth_file(env))
 
 
 def test_logout_when_not_logged_in(cli, env):

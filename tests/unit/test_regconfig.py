@@ -271,6 +271,29 @@ def test_headers_are_case_insensitive_and_join_repeats():
     assert h["x-new"] == "1"
 
 
+# -- NO_PROXY ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("host, no_proxy", [
+    ("quay.io", "*"), ("quay.io", "quay.io"), ("QUAY.io:443", " Quay.IO "), ("cdn.quay.io", "quay.io"),
+    ("cdn.quay.io", ".quay.io"), ("quay.io", ".quay.io"), ("reg.corp:5000", "x.example,.corp"),
+    ("reg.corp:5000", "reg.corp:5000"), ("10.1.2.3:5000", "10.0.0.0/8"), ("10.1.2.3", "10.1.2.3"),
+    ("127.0.0.1:5000", "127.0.0.0/8"), ("[::1]:5000", "::1"), ("[::1]:5000", "[::1]:5000"),
+    ("[fd00::5]:5000", "fd00::/8"), ("192.168.1.9", "a,,192.168.0.0/16"),
+])
+def test_no_proxy_exempts(host, no_proxy):
+    assert regconfig.no_proxy_matches(host, no_proxy)
+
+
+@pytest.mark.parametrize("host, no_proxy", [
+    ("quay.io", ""), ("quay.io", "notquay.io"), ("evilquay.io", "quay.io"), ("quay.io", "cdn.quay.io"),
+    ("reg.corp:5000", "reg.corp:5001"), ("10.1.2.3", "11.0.0.0/8"), ("10.1.2.3", "10.1.2.4"),
+    ("127.0.0.1:5000", ""), ("localhost:5000", "127.0.0.1"), ("10.1.2.3", "10"),
+    ("reg.corp", "10.0.0.0/8"), ("quay.io", "not a cidr/8"),
+])
+def test_no_proxy_does_not_exempt(host, no_proxy):
+    assert not regconfig.no_proxy_matches(host, no_proxy)
+
+
 # -- HTTP -----------------------------------------------------------------------------------------
 
 class Handler(http.server.BaseHTTPRequestHandler):
