@@ -13,6 +13,7 @@ import urllib.request
 
 import pytest
 
+from conftest import need
 from rootless.errors import RootlessError, UsageError
 from rootless.image import regconfig
 from rootless.image.regconfig import ConnectionFailed, Headers, RegistryConfig, api_host, http_get, http_request
@@ -187,8 +188,7 @@ def test_contexts_are_cached():
 @pytest.fixture(scope="module")
 def certs(tmp_path_factory):
     """A CA certificate (ca.crt) and a client certificate with its key (client.cert/.key)."""
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is not installed")
+    need(shutil.which("openssl") is not None, "openssl is installed (Debian package openssl)")
     d = tmp_path_factory.mktemp("certs")
     for name, cn in (("ca", "rootless test CA"), ("client", "rootless test client")):
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
