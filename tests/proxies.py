@@ -1,4 +1,4 @@
-"""A recording HTTP proxy on 127.0.0.1 for the tests that need to see where a client went.
+"""Proxies on 127.0.0.1 for the tests that need to see where a client went, or to slow it.
 
 ``RecordingProxy`` speaks the two forms clients use through ``HTTP_PROXY``/``HTTPS_PROXY``:
 
@@ -15,11 +15,17 @@ Every request is appended to ``requests`` as ``(method, target, forwarded)``, e.
 ``("CONNECT", "127.0.0.1:5000", True)`` or ``("GET", "http://127.0.0.1:5000/v2/", True)``.
 After its first request a connection is passed through as bytes (clients here send one
 request per connection, urllib always does).
+
+``ThrottlingProxy`` is a plain TCP relay in front of one loopback port that passes at most
+``rate`` bytes a second back to the client, so that a test can stop a registry in the
+middle of a layer; it records the request lines (and Range headers) clients sent.
 """
 
 import ipaddress
+import re
 import socket
 import threading
+import time
 
 IDLE_TIMEOUT = 60  # seconds a connection may stay silent before the proxy drops it
 
@@ -35,9 +41,10 @@ def set_proxy_env(monkeypatch, http=None, https=None, no_proxy=None):
                 monkeypatch.setenv(key, value)
 
 
-class RecordingProxy:
-    def __init__(self, names=None):
-        self.names = dict(names or {})
+class _Listener:
+    """A listening socket on 127.0.0.1 whose connections ``_serve`` handles, a thread each."""
+
+    def __init__(self):
         self.requests = []
         self._lock = threading.Lock()
         self.sock = socket.socket()
@@ -46,6 +53,32 @@ class RecordingProxy:
         self.port = self.sock.getsockname()[1]
         self.url = "http://127.0.0.1:%d" % self.port
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        raise NotImplementedError
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class RecordingProxy(_Listener):
+    def __init__(self, names=None):
+        self.names = dict(names or {})
+        super().__init__()
 
     # -- what the tests read
 
@@ -59,14 +92,6 @@ class RecordingProxy:
             return [(m, t) for m, t, ok in self.requests if not ok]
 
     # -- serving
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _address(self, host):
         """127.0.0.1 for a loopback host or a name in ``names``; None for anything else."""
@@ -145,11 +170,42 @@ class RecordingProxy:
             except OSError:
                 pass
 
-    def close(self):
-        self.sock.close()
 
-    def __enter__(self):
-        return self
+class ThrottlingProxy(_Listener):
+    """See the module docstring; ``requests`` holds strings such as ``"GET /v2/"`` and
+    ``"Range: bytes=100-"``."""
 
-    def __exit__(self, *exc):
-        self.close()
+    def __init__(self, target_port: int, rate: int):
+        self.rate, self.target = rate, ("127.0.0.1", target_port)
+        super().__init__()
+
+    def _serve(self, client):
+        try:
+            upstream = socket.create_connection(self.target)
+        except OSError:
+            client.close()
+            return
+        threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
+        self._pipe(upstream, client, self.rate)
+
+    def _pipe(self, src, dst, rate):
+        try:
+            while True:
+                data = src.recv(65536 if rate is None else max(1, rate // 20))
+                if not data:
+                    break
+                if rate is None:  # client to registry: requests are small, one per recv
+                    found = [m.decode() for m in re.findall(rb"(?:GET|HEAD) \S+|[Rr]ange: \S+", data)]
+                    with self._lock:
+                        self.requests += found
+                dst.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass

@@ -7,13 +7,12 @@ import hashlib
 import json
 import os
 import subprocess
-import threading
 import time
 
 import pytest
 
 from conftest import have, need
-from proxies import RecordingProxy, set_proxy_env
+from proxies import RecordingProxy, ThrottlingProxy, set_proxy_env
 from registries import make_registry, registry  # noqa: F401  (pytest fixtures)
 
 DEBIAN = "debian-docker.tar"
@@ -201,66 +200,11 @@ def test_push_then_skopeo_and_podman_see_the_same_digest(rl, make_registry, conf
     assert mounted.count("Mounted from mine/debian") == 2
 
 
-class _SlowProxy:
-    """A TCP proxy in front of the registry that passes at most ``rate`` bytes a second,
-    so that a test can stop the registry in the middle of a layer. ``requests`` lists the
-    request lines (and Range headers) clients sent through it."""
-
-    def __init__(self, target_port: int, rate: int):
-        import socket
-        self.rate, self.target = rate, ("127.0.0.1", target_port)
-        self.requests = []
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        import socket
-        while True:
-            try:
-                client, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target)
-            except OSError:
-                client.close()
-                continue
-            threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, self.rate), daemon=True).start()
-
-    def _pipe(self, src, dst, rate):
-        import re
-        try:
-            while True:
-                data = src.recv(65536 if rate is None else max(1, rate // 20))
-                if not data:
-                    break
-                if rate is None:  # client to registry: requests are small, one per recv
-                    self.requests += [m.decode() for m in re.findall(rb"(?:GET|HEAD) \S+|[Rr]ange: \S+", data)]
-                dst.sendall(data)
-                if rate:
-                    time.sleep(len(data) / rate)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def close(self):
-        self.sock.close()
-
-
 def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_registry, config_home, test_images,
                                                                    unprivileged):
     reg = make_registry("http")
     reg.push_archive(os.path.join(test_images, DEBIAN), "debian:latest")
-    proxy = _SlowProxy(reg.port, rate=8 << 20)
+    proxy = ThrottlingProxy(reg.port, rate=8 << 20)
     host = "127.0.0.1:%d" % proxy.port
     (config_home / "registries.json").write_text(json.dumps({"insecure-registries": [host], "retries": 1}))
     try:
