@@ -70,13 +70,14 @@ class Launch:
         sync_cli, sync_keeper = socket.socketpair()
         tty_cli, tty_container = socket.socketpair() if self.tty else (None, None)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        cli = os.getpid()
         keeper = os.fork()
         if keeper == 0:
             sync_cli.close()
             os.close(err_r)
             if tty_cli is not None:
                 tty_cli.close()
-            _child_main(lambda: self._keeper(sync_keeper, tty_container, err_w), err_w)
+            _child_main(lambda: self._keeper(cli, sync_keeper, tty_container, err_w), err_w)
         sync_keeper.close()
         os.close(err_w)
         if tty_container is not None:
@@ -182,10 +183,13 @@ class Launch:
 
     # -- K: the keeper ----------------------------------------------------------------
 
-    def _keeper(self, sync, tty_sock, err_w: int) -> int:
+    def _keeper(self, cli: int, sync, tty_sock, err_w: int) -> int:
         os.setsid()
         caps.set_pdeathsig(signal.SIGKILL)
-        if os.getppid() == 1:
+        # The kernel signals only for a parent that dies after the call. An orphan is
+        # adopted by init or by a subreaper (systemd --user, tmux...), so compare with the
+        # CLI's pid rather than with 1.
+        if os.getppid() != cli:
             return 1  # the CLI died before we could notice
         ns.unshare(ns.CLONE_NEWUSER)
         if self.idmap["mode"] == "subuid":
@@ -209,10 +213,14 @@ class Launch:
                 ns.unshare(flags)  # kernels without cgroup namespaces
             if self.apply_owners:
                 _apply_owners(rootfs, self.apply_owners, self.cdir)
+            # Only K holds the write end: P sees it closed if K died before P's pdeathsig.
+            lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
             pid = os.fork()
             if pid == 0:
                 sync.close()
-                _child_main(lambda: self._container(rootfs, tty_sock), err_w)
+                os.close(lifeline_w)
+                _child_main(lambda: self._container(rootfs, tty_sock, lifeline_r), err_w)
+            os.close(lifeline_r)
             sync.sendall(b"pid %d\n" % pid)
             sync.close()
             if tty_sock is not None:
@@ -225,8 +233,10 @@ class Launch:
 
     # -- P: the container's first process ----------------------------------------------
 
-    def _container(self, rootfs: str, tty_sock) -> int:
+    def _container(self, rootfs: str, tty_sock, lifeline: int) -> int:
         caps.set_pdeathsig(signal.SIGKILL)
+        if _parent_gone(lifeline):
+            return 1  # K died before the call: no signal would ever come
         # A mount namespace of our own below the keeper's: pivot_root moves the root of
         # every process of the namespace, and the keeper's fuse-overlayfs must keep the
         # host's view (through its own mount it would wait on itself forever).
@@ -283,6 +293,18 @@ class Launch:
             # One id only: chown-family and set*id calls that cannot be honoured succeed
             # as no-ops, so package managers still work (see linux/seccomp.py).
             seccomp.install(seccomp.fake_id_calls_program(os.uname().machine))
+
+
+def _parent_gone(lifeline: int) -> bool:
+    """Whether the keeper has exited: the pipe end it holds open is closed. (P is pid 1 of
+    its pid namespace, so getppid() is 0 whoever its parent is.)"""
+    os.set_blocking(lifeline, False)
+    try:
+        return os.read(lifeline, 1) == b""
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(lifeline)
 
 
 def _exec(proc: dict) -> None:
