@@ -192,8 +192,16 @@ def entry_image(crl, test_images, tmp_path_factory):
 # -- exit codes ---------------------------------------------------------------------------------
 
 def test_echo_hello_and_exit_codes(crl, driver):
-    namespaces = run(crl, driver, "busybox", "sh", "-c", PRINT_NAMESPACES).stdout.decode().split()
+    # A first container, started without --rm (so its directory, the fuse-overlayfs mount
+    # point among it, stays until rm), leaves a process in the background. start returns
+    # once the keeper has waited for the container and for fuse-overlayfs, and the kernel
+    # ends a pid namespace's processes with its pid 1: nothing of it may run any more.
+    cid = crl.out("create", "--storage-driver", driver, "busybox", "sh", "-c",
+                  PRINT_NAMESPACES + "; sleep 1000 >/dev/null 2>&1 &").strip()
+    namespaces = crl.out("start", "-a", cid).split()
     assert [n.split(":")[0] for n in namespaces] == ["mnt", "user", "pid"]
+    assert leftovers(crl, namespaces) == {}
+    crl("rm", cid)
     proc = run(crl, driver, "busybox", "echo", "hello")
     assert proc.stdout == b"hello\n" and proc.returncode == 0
     assert run(crl, driver, "busybox", "sh", "-c", "exit 3", check=False).returncode == 3
@@ -202,8 +210,7 @@ def test_echo_hello_and_exit_codes(crl, driver):
     assert missing.stderr.decode().count("\n") == 1 and "no-such-command" in missing.stderr.decode()
     noexec = run(crl, driver, "busybox", "/etc/passwd", check=False)
     assert noexec.returncode == 126 and "permission denied" in noexec.stderr.decode()
-    # run returns once its keeper has waited for the container and fuse-overlayfs: nothing
-    # of the first container (or any other) runs or holds its namespaces any more.
+    # Nor of the --rm runs: no CLI, keeper or fuse-overlayfs of this storage root is left.
     assert leftovers(crl, namespaces) == {}
     assert crl.out("ps", "-a", "-q") == ""  # --rm removed every one of them
 
@@ -420,6 +427,7 @@ def test_kill_9_of_the_cli_leaves_nothing(crl, driver):
     proc = crl.popen("run", "--rm", "--storage-driver", driver, "busybox", "sh", "-c",
                      PRINT_NAMESPACES + "; echo ready; exec " + marker,
                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    namespaces = []
     try:
         *namespaces, ready = lines_until(proc, "ready")
         assert [n.split(":")[0] for n in namespaces] == ["mnt", "user", "pid"]
@@ -445,6 +453,11 @@ def test_kill_9_of_the_cli_leaves_nothing(crl, driver):
             proc.kill()
             proc.wait()
         proc.stdout.close()
+        for pid in leftovers(crl, namespaces):  # what this test found left, so the next can pass
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_tty_through_tmux(crl, tmp_path):
