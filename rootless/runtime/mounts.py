@@ -111,7 +111,7 @@ def apply(ops: List[Op], rootfs: str, debug=None) -> None:
                 target = dest if dest == rootfs else _target(rootfs, dest, os.path.isdir(src))
                 m.mount(src, target, None, m.MS_BIND | (flags & m.MS_REC))
                 if flags & m.MS_RDONLY:
-                    _remount_tree_readonly(target)
+                    (_remount_tree_readonly if flags & m.MS_REC else m.remount_readonly)(target)
             elif kind == "mount":
                 _, src, dest, fstype, flags, data = op
                 m.mount(src, _target(rootfs, dest, True), fstype, flags, data or None)
@@ -165,14 +165,23 @@ def _sysfs(rootfs: str, dest: str, flags: int) -> None:
 def _remount_tree_readonly(target: str) -> None:
     """Make the bind mount at ``target`` and every mount below it read-only. A recursive
     bind brings the submounts along (the host's /sys/fs/cgroup and its hierarchies), and a
-    bind remount changes one mount only; mountinfo lists parents before their children."""
+    bind remount changes one mount only; mountinfo lists parents before their children.
+
+    A submount that cannot be reached (hidden under a later mount, or below a directory
+    only the host's root may search, as /sys/kernel/debug) is skipped: the container
+    cannot reach it either, its root being no more than you on the host's files."""
     from rootless.linux import mount as m
+    m.remount_readonly(target)
     below = target.rstrip("/") + "/"
     with open("/proc/self/mountinfo") as f:
         points = [_unescape(line.split(" ")[4]) for line in f]
     for point in points:
-        if point == target or point.startswith(below):
-            m.remount_readonly(point)
+        if point.startswith(below):
+            try:
+                m.remount_readonly(point)
+            except OSError as e:
+                if e.errno not in (errno.ENOENT, errno.EACCES):
+                    raise
 
 
 def _unescape(field: str) -> str:
