@@ -62,6 +62,7 @@ class Launch:
         self.tty = bool(spec["process"].get("terminal"))
         self.debug = debug
         self.pid: Optional[int] = None  # P's host pid once known
+        self.held: List[int] = []  # signals that came before it was known
 
     # -- the CLI's side ---------------------------------------------------------------
 
@@ -71,8 +72,13 @@ class Launch:
         tty_cli, tty_container = socket.socketpair() if self.tty else (None, None)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         cli = os.getpid()
+        # Forwarding starts before the fork: P may run its command, and be signalled,
+        # before its pid reaches us; until then a signal is held for it, not lost (nor
+        # fatal to the CLI, which would take the container with it).
+        old = self._forward_signals()
         keeper = os.fork()
         if keeper == 0:
+            _restore_handlers(old)
             sync_cli.close()
             os.close(err_r)
             if tty_cli is not None:
@@ -85,6 +91,7 @@ class Launch:
         try:
             code = self._supervise(keeper, sync_cli, tty_cli, on_started)
         finally:
+            _restore_handlers(old)
             sync_cli.close()
             if tty_cli is not None:
                 tty_cli.close()
@@ -113,25 +120,22 @@ class Launch:
             f.close()
         if self.pid is None:
             return _wait_code(keeper)  # the keeper failed; the error pipe says why
+        for sig in self.held:
+            _kill_quietly(self.pid, sig)
         if on_started is not None:
             on_started(self.pid)
-        old = self._forward_signals()
-        try:
-            if tty_sock is not None:
-                return self._attach_tty(keeper, tty_sock)
-            return _wait_code(keeper)
-        finally:
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
+        if tty_sock is not None:
+            return self._attach_tty(keeper, tty_sock)
+        return _wait_code(keeper)
 
     def _forward_signals(self) -> dict:
         old = {}
 
         def forward(sig, frame):
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
+            if self.pid is None:
+                self.held.append(sig)
+            else:
+                _kill_quietly(self.pid, sig)
         for name in FORWARDED:
             sig = getattr(signal, name, None)
             if sig is not None:
@@ -358,6 +362,11 @@ def _init(start) -> int:
             return 0
         if pid == child:
             return _code(status)
+
+
+def _restore_handlers(old: dict) -> None:
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
 
 
 def _kill_quietly(pid: int, sig: int) -> None:

@@ -411,7 +411,7 @@ def test_signals_reach_the_container(crl, init, sig):
     args = ["run", "--rm"] + (["--init"] if init else []) + ["busybox", "sh", "-c", script]
     proc = crl.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert proc.stdout.readline() == b"ready\n"
+        assert lines_until(proc, "ready") == ["ready"]
         proc.send_signal(getattr(signal, "SIG" + sig))  # SIGINT: Ctrl-C without -t
         out, _ = proc.communicate(timeout=30)
         assert out == ("got-%s\n" % sig).encode() and proc.returncode == 7
