@@ -21,9 +21,11 @@ an interpreter start, ~30 ms, on every run)::
 
 Setup errors travel on the error pipe as ``"<exit code>:<message>"``; its write end is
 close-on-exec, so a successful exec leaves it silent. The CLI reads it once K is gone.
-Nothing leaks: K and P die with their parent (PR_SET_PDEATHSIG), P's death ends every
-process of its pid namespace, and every mount lives in the container's own mount
-namespace, which disappears with its last process.
+Nothing leaks: K, P and fuse-overlayfs die with their parent (PR_SET_PDEATHSIG, and a
+check right after it, since the kernel never signals for a parent already gone), P's
+death ends every process of its pid namespace, and every mount lives in the container's
+own mount namespaces, which disappear with their last process. Signals sent to the CLI
+are forwarded to P from before K is forked (held until P's pid is known).
 """
 
 # Everything the container's processes use is imported here, before the fork: after
