@@ -57,7 +57,8 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
     run = opts.run
     hostname = run.hostname or cid[:12]
     run = run._replace(hostname=hostname)
-    stop_signal = opts.stop_signal or config.get("config", {}).get("StopSignal") or "SIGTERM"
+    stop_signal = spec_mod.stop_signal(opts.stop_signal) if opts.stop_signal else \
+        config.get("config", {}).get("StopSignal") or "SIGTERM"
     bundle = spec_mod.generate(config.get("config") or {}, run, user, dict(os.environ))
     bundle["annotations"]["org.opencontainers.image.stopSignal"] = stop_signal
     record = {

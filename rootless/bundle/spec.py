@@ -126,6 +126,23 @@ def _cap_name(name: str) -> str:
     return cap
 
 
+def stop_signal(name: str) -> str:
+    """``--stop-signal`` as given, once it names a signal (as Docker checks it: a number, or a
+    name with or without SIG, any case, RTMIN+n and RTMAX-n included); else a usage error."""
+    import signal
+    text = name.upper()
+    text = text[3:] if text.startswith("SIG") else text
+    if name.isdigit():
+        ok = 0 < int(name) < signal.NSIG
+    elif text.startswith(("RTMIN+", "RTMAX-")) and text[6:].isdigit():
+        ok = int(text[6:]) <= signal.SIGRTMAX - signal.SIGRTMIN
+    else:
+        ok = text in ("RTMIN", "RTMAX") or isinstance(getattr(signal, "SIG" + text, None), signal.Signals)
+    if not ok:
+        raise UsageError("invalid --stop-signal %r: name a signal (SIGTERM, TERM or 15)" % name)
+    return name
+
+
 def mounts(opts: RunOptions) -> List[dict]:
     """The kernel file systems Docker gives every container, in mount order."""
     sys_options = ["nosuid", "noexec", "nodev", "ro"]

@@ -21,9 +21,11 @@ an interpreter start, ~30 ms, on every run)::
 
 Setup errors travel on the error pipe as ``"<exit code>:<message>"``; its write end is
 close-on-exec, so a successful exec leaves it silent. The CLI reads it once K is gone.
-Nothing leaks: K and P die with their parent (PR_SET_PDEATHSIG), P's death ends every
-process of its pid namespace, and every mount lives in the container's own mount
-namespace, which disappears with its last process.
+Nothing leaks: K, P and fuse-overlayfs die with their parent (PR_SET_PDEATHSIG, and a
+check right after it, since the kernel never signals for a parent already gone), P's
+death ends every process of its pid namespace, and every mount lives in the container's
+own mount namespaces, which disappear with their last process. Signals sent to the CLI
+are forwarded to P from before K is forked (held until P's pid is known).
 """
 
 # Everything the container's processes use is imported here, before the fork: after
@@ -62,6 +64,7 @@ class Launch:
         self.tty = bool(spec["process"].get("terminal"))
         self.debug = debug
         self.pid: Optional[int] = None  # P's host pid once known
+        self.held: List[int] = []  # signals that came before it was known
 
     # -- the CLI's side ---------------------------------------------------------------
 
@@ -70,13 +73,19 @@ class Launch:
         sync_cli, sync_keeper = socket.socketpair()
         tty_cli, tty_container = socket.socketpair() if self.tty else (None, None)
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        cli = os.getpid()
+        # Forwarding starts before the fork: P may run its command, and be signalled,
+        # before its pid reaches us; until then a signal is held for it, not lost (nor
+        # fatal to the CLI, which would take the container with it).
+        old = self._forward_signals()
         keeper = os.fork()
         if keeper == 0:
+            _restore_handlers(old)
             sync_cli.close()
             os.close(err_r)
             if tty_cli is not None:
                 tty_cli.close()
-            _child_main(lambda: self._keeper(sync_keeper, tty_container, err_w), err_w)
+            _child_main(lambda: self._keeper(cli, sync_keeper, tty_container, err_w), err_w)
         sync_keeper.close()
         os.close(err_w)
         if tty_container is not None:
@@ -84,6 +93,7 @@ class Launch:
         try:
             code = self._supervise(keeper, sync_cli, tty_cli, on_started)
         finally:
+            _restore_handlers(old)
             sync_cli.close()
             if tty_cli is not None:
                 tty_cli.close()
@@ -112,25 +122,22 @@ class Launch:
             f.close()
         if self.pid is None:
             return _wait_code(keeper)  # the keeper failed; the error pipe says why
+        for sig in self.held:
+            _kill_quietly(self.pid, sig)
         if on_started is not None:
             on_started(self.pid)
-        old = self._forward_signals()
-        try:
-            if tty_sock is not None:
-                return self._attach_tty(keeper, tty_sock)
-            return _wait_code(keeper)
-        finally:
-            for sig, handler in old.items():
-                signal.signal(sig, handler)
+        if tty_sock is not None:
+            return self._attach_tty(keeper, tty_sock)
+        return _wait_code(keeper)
 
     def _forward_signals(self) -> dict:
         old = {}
 
         def forward(sig, frame):
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
+            if self.pid is None:
+                self.held.append(sig)
+            else:
+                _kill_quietly(self.pid, sig)
         for name in FORWARDED:
             sig = getattr(signal, name, None)
             if sig is not None:
@@ -182,10 +189,13 @@ class Launch:
 
     # -- K: the keeper ----------------------------------------------------------------
 
-    def _keeper(self, sync, tty_sock, err_w: int) -> int:
+    def _keeper(self, cli: int, sync, tty_sock, err_w: int) -> int:
         os.setsid()
         caps.set_pdeathsig(signal.SIGKILL)
-        if os.getppid() == 1:
+        # The kernel signals only for a parent that dies after the call. An orphan is
+        # adopted by init or by a subreaper (systemd --user, tmux...), so compare with the
+        # CLI's pid rather than with 1.
+        if os.getppid() != cli:
             return 1  # the CLI died before we could notice
         ns.unshare(ns.CLONE_NEWUSER)
         if self.idmap["mode"] == "subuid":
@@ -209,10 +219,14 @@ class Launch:
                 ns.unshare(flags)  # kernels without cgroup namespaces
             if self.apply_owners:
                 _apply_owners(rootfs, self.apply_owners, self.cdir)
+            # Only K holds the write end: P sees it closed if K died before P's pdeathsig.
+            lifeline_r, lifeline_w = os.pipe2(os.O_CLOEXEC)
             pid = os.fork()
             if pid == 0:
                 sync.close()
-                _child_main(lambda: self._container(rootfs, tty_sock), err_w)
+                os.close(lifeline_w)
+                _child_main(lambda: self._container(rootfs, tty_sock, lifeline_r), err_w)
+            os.close(lifeline_r)
             sync.sendall(b"pid %d\n" % pid)
             sync.close()
             if tty_sock is not None:
@@ -225,8 +239,10 @@ class Launch:
 
     # -- P: the container's first process ----------------------------------------------
 
-    def _container(self, rootfs: str, tty_sock) -> int:
+    def _container(self, rootfs: str, tty_sock, lifeline: int) -> int:
         caps.set_pdeathsig(signal.SIGKILL)
+        if _parent_gone(lifeline):
+            return 1  # K died before the call: no signal would ever come
         # A mount namespace of our own below the keeper's: pivot_root moves the root of
         # every process of the namespace, and the keeper's fuse-overlayfs must keep the
         # host's view (through its own mount it would wait on itself forever).
@@ -285,6 +301,18 @@ class Launch:
             seccomp.install(seccomp.fake_id_calls_program(os.uname().machine))
 
 
+def _parent_gone(lifeline: int) -> bool:
+    """Whether the keeper has exited: the pipe end it holds open is closed. (P is pid 1 of
+    its pid namespace, so getppid() is 0 whoever its parent is.)"""
+    os.set_blocking(lifeline, False)
+    try:
+        return os.read(lifeline, 1) == b""
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(lifeline)
+
+
 def _exec(proc: dict) -> None:
     """Replace this process with the container's command, or report why not (126/127)."""
     args = proc["args"]
@@ -336,6 +364,11 @@ def _init(start) -> int:
             return 0
         if pid == child:
             return _code(status)
+
+
+def _restore_handlers(old: dict) -> None:
+    for sig, handler in old.items():
+        signal.signal(sig, handler)
 
 
 def _kill_quietly(pid: int, sig: int) -> None:

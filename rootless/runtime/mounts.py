@@ -111,7 +111,7 @@ def apply(ops: List[Op], rootfs: str, debug=None) -> None:
                 target = dest if dest == rootfs else _target(rootfs, dest, os.path.isdir(src))
                 m.mount(src, target, None, m.MS_BIND | (flags & m.MS_REC))
                 if flags & m.MS_RDONLY:
-                    m.remount_readonly(target)
+                    (_remount_tree_readonly if flags & m.MS_REC else m.remount_readonly)(target)
             elif kind == "mount":
                 _, src, dest, fstype, flags, data = op
                 m.mount(src, _target(rootfs, dest, True), fstype, flags, data or None)
@@ -129,7 +129,7 @@ def apply(ops: List[Op], rootfs: str, debug=None) -> None:
                 path = secure_join(rootfs, op[1])
                 if os.path.exists(path):
                     m.mount(path, path, None, m.MS_BIND | m.MS_REC)
-                    m.remount_readonly(path)
+                    _remount_tree_readonly(path)
         except OSError as e:
             raise RootlessError("setting up the container's %s %s failed: %s"
                                 % (kind, op[-1] if kind in ("mask", "readonly") else op[2], e.strerror or e))
@@ -159,7 +159,36 @@ def _sysfs(rootfs: str, dest: str, flags: int) -> None:
             raise
         m.mount("/sys", target, None, m.MS_BIND | m.MS_REC)
         if flags & m.MS_RDONLY:
-            m.remount_readonly(target)
+            _remount_tree_readonly(target)
+
+
+def _remount_tree_readonly(target: str) -> None:
+    """Make the bind mount at ``target`` and every mount below it read-only. A recursive
+    bind brings the submounts along (the host's /sys/fs/cgroup and its hierarchies), and a
+    bind remount changes one mount only; mountinfo lists parents before their children.
+
+    A submount that cannot be reached (hidden under a later mount, or below a directory
+    only the host's root may search, as /sys/kernel/debug) is skipped: the container
+    cannot reach it either, its root being no more than you on the host's files."""
+    from rootless.linux import mount as m
+    m.remount_readonly(target)
+    below = target.rstrip("/") + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [_unescape(line.split(" ")[4]) for line in f]
+    for point in points:
+        if point.startswith(below):
+            try:
+                m.remount_readonly(point)
+            except OSError as e:
+                if e.errno not in (errno.ENOENT, errno.EACCES):
+                    raise
+
+
+def _unescape(field: str) -> str:
+    """mountinfo writes space, tab, newline and backslash as octal escapes (``\\040``), so
+    every backslash starts one. (No ``re``: its import would cost every run.)"""
+    head, *escaped = field.split("\\")
+    return head + "".join(chr(int(part[:3], 8)) + part[3:] for part in escaped)
 
 
 def _mask(rootfs: str, path: str) -> None:

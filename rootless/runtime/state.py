@@ -146,12 +146,17 @@ class Containers:
 
     def settle(self, record: dict, reap: Optional[Callable[[dict], None]] = None) -> Optional[dict]:
         """Mark a running container whose monitor died as exited (137: it was killed);
-        remove it if it asked for --rm (via ``reap``). None when it is gone."""
+        remove it if it asked for --rm (via ``reap``). None when it is gone.
+
+        A dead --rm container seen by a reader that cannot remove it (no ``reap``: the name
+        check of ``create``) is shown as exited but not saved so: only a running record is
+        ever settled, and an exited --rm record would stay listed for good."""
         if record["status"] != RUNNING or alive(record.get("monitor")):
             return record
-        record.update(status=EXITED, exit_code=record.get("exit_code", 137), finished=time.time(),
-                      monitor=None)
-        if record.get("auto_remove") and reap is not None:
+        record.update(status=EXITED, exit_code=137, finished=time.time(), monitor=None)
+        if record.get("auto_remove"):
+            if reap is None:
+                return record
             reap(record)
             return None
         self.save(record)

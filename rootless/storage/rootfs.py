@@ -52,8 +52,8 @@ class Overlay:
 
 
 class FuseOverlay(Overlay):
-    """fuse-overlayfs, run in the foreground as a child of the container's first process
-    (which kills it when the container ends; its parent-death signal covers a crash)."""
+    """fuse-overlayfs, run in the foreground as a child of the keeper (which kills it when
+    the container ends; its parent-death signal covers a crash)."""
 
     name = "fuse-overlayfs"
 
@@ -68,9 +68,10 @@ class FuseOverlay(Overlay):
             raise Unsupported("fuse-overlayfs is not installed; use --storage-driver overlay or copy")
         target = os.path.join(cdir, "merged")
         base = os.path.dirname(os.path.dirname(layers[-1][0])) if layers else cdir
+        keeper = os.getpid()
         self.proc = subprocess.Popen([exe, "-f", "-o", self.options(cdir, layers), target], cwd=base,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+                                     stderr=subprocess.PIPE, preexec_fn=lambda: _die_with_parent(keeper))
         before = os.stat(cdir).st_dev
         deadline = time.monotonic() + 10
         while os.stat(target).st_dev == before:
@@ -129,8 +130,12 @@ def choose(forced: Optional[str], probed: str, layers: Layers) -> Tuple[str, str
     return name, "forced with --storage-driver" if forced else "probed"
 
 
-def _die_with_parent() -> None:
+def _die_with_parent(keeper: int) -> None:
     """fuse-overlayfs's set-up: die with the keeper, and keep the keeper's capabilities.
+
+    A keeper that died before the pdeathsig call would never signal: fuse-overlayfs would
+    mount and serve for good, since it holds the keeper's mount namespace (and so its own
+    mount) alive. Hence the check of the parent after the call.
 
     In single-uid mode with ``-u 1000`` the keeper is uid 1000 of its user namespace,
     not root, so execve would drop the capabilities fuse-overlayfs needs to mount;
@@ -138,6 +143,8 @@ def _die_with_parent() -> None:
     from rootless.linux import caps
     import signal
     caps.set_pdeathsig(signal.SIGKILL)
+    if os.getppid() != keeper:
+        os._exit(1)
     if os.getuid() != 0:
         needed = ["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_CHOWN", "CAP_FSETID"]
         caps.set_caps(needed, needed, needed)

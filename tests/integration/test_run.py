@@ -6,15 +6,20 @@ check the mode the probe chose and assert that mode's behaviour. The core run te
 repeated for every rootfs driver (forced with --storage-driver).
 """
 
+import hashlib
+import io
+import json
 import os
 import re
 import signal
 import subprocess
+import tarfile
 import time
 
 import pytest
 
 from conftest import Rootless, have, need
+from registries import make_registry  # noqa: F401  (a pytest fixture)
 
 DRIVERS = ["overlay", "fuse-overlayfs", "copy"]
 
@@ -38,6 +43,23 @@ def mode(crl):
     return found.group(1)
 
 
+@pytest.fixture(autouse=True)
+def no_container_outlives_its_test(request):
+    """Whatever a test leaves (it failed half-way: a CLI still running, a container not
+    removed) is ended and removed after it, so that it cannot fail the next test."""
+    yield
+    if "crl" not in request.fixturenames:
+        return
+    crl = request.getfixturevalue("crl")
+    for pid in my_processes(crl.root):  # CLIs and keepers of this storage root
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for cid in crl.out("ps", "-a", "-q").split():
+        crl("rm", "-f", cid, check=False)
+
+
 @pytest.fixture(params=DRIVERS)
 def driver(request):
     if request.param == "fuse-overlayfs":
@@ -50,33 +72,136 @@ def run(crl, driver, *args, **kw):
     return crl("run", "--rm", "--storage-driver", driver, *args, **kw)
 
 
-def host_mountinfo():
-    with open("/proc/self/mountinfo") as f:
-        return sorted(line.split(" ", 4)[4] for line in f)  # without the mount ids
+# Run first in a container, it prints the ids of its mount, user and pid namespaces: the
+# same ids the host sees, so the host can look for anything still holding them.
+PRINT_NAMESPACES = "for n in mnt user pid; do readlink /proc/self/ns/$n; done"
+
+
+def my_pids():
+    """Host pids of this user's processes, other than this test's."""
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != os.getpid():
+            try:
+                if os.stat("/proc/" + name).st_uid == os.getuid():
+                    yield int(name)
+            except OSError:
+                pass
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""  # gone (a zombie's is empty too)
+
+
+def parent(pid: int) -> int:
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        return int(f.read().rsplit(b")", 1)[1].split()[1])
 
 
 def my_processes(pattern: str):
     """Host pids of our processes whose command line contains ``pattern``."""
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
+    return [pid for pid in my_pids() if pattern in cmdline(pid)]
+
+
+def namespaces_held(pid: int) -> set:
+    """The namespaces ``pid`` is in, and those it holds open (nsfs descriptors)."""
+    links = set()
+    for sub in ("ns", "fd"):
         try:
-            if os.stat("/proc/" + pid).st_uid != os.getuid():
-                continue
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            names = os.listdir("/proc/%d/%s" % (pid, sub))
         except OSError:
             continue
-        if pattern in cmdline:
-            found.append(int(pid))
-    return found
+        for name in names:
+            try:
+                links.add(os.readlink("/proc/%d/%s/%s" % (pid, sub, name)))
+            except OSError:
+                pass
+    return links
+
+
+def leftovers(crl, namespaces) -> dict:
+    """{pid: command line} of what a container can leave behind: any process of ours whose
+    command line names the storage root (a CLI, its keeper, fuse-overlayfs, all of which
+    hold the container's user namespace, and fuse-overlayfs its mounts), and any process
+    in, or holding open, one of the container's ``namespaces`` (its mounts live as long
+    as their mount namespace). Containers never reach the host's mount table, so that
+    table could not show a leak."""
+    wanted = set(namespaces)
+    return {pid: cmdline(pid) for pid in my_pids()
+            if crl.root in cmdline(pid) or namespaces_held(pid) & wanted}
+
+
+def lines_until(proc, last: str, timeout=60) -> list:
+    """The lines ``proc`` writes on stdout up to ``last`` (included), or fail at a deadline
+    instead of hanging on a readline."""
+    import select
+    fd, data = proc.stdout.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while not data.endswith(last.encode() + b"\n"):
+        left = deadline - time.monotonic()
+        assert left > 0 and select.select([fd], [], [], left)[0], "no %r within %ds: %r" % (last, timeout, data)
+        chunk = os.read(fd, 4096)
+        assert chunk, "stdout closed before %r: %r" % (last, data)
+        data += chunk
+    return data.decode().splitlines()
+
+
+def settled(probe, timeout=10, until=lambda value: not value):
+    """``probe()`` once ``until`` it (by default: once it is empty), or its last value after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if until(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.02)
+
+
+def busybox_with(test_images, dest: str, tag: str, **config) -> str:
+    """A docker-archive of the busybox test image under ``tag`` with its image config's
+    ``config`` changed (Entrypoint, Cmd, StopSignal): another image ID, the same layer."""
+    with tarfile.open(os.path.join(test_images, "busybox-docker.tar")) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))[0]
+        image = json.load(tar.extractfile(manifest["Config"]))
+        members = [(name, tar.extractfile(name).read()) for name in manifest["Layers"]]
+    image["config"].update(config)
+    blob = json.dumps(image).encode()
+    name = hashlib.sha256(blob).hexdigest() + ".json"
+    entry = {"Config": name, "RepoTags": [tag], "Layers": manifest["Layers"]}
+    members += [(name, blob), ("manifest.json", json.dumps([entry]).encode())]
+    with tarfile.open(dest, "w") as out:
+        for member, data in members:
+            info = tarfile.TarInfo(member)
+            info.size, info.mode = len(data), 0o644
+            out.addfile(info, io.BytesIO(data))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def entry_image(crl, test_images, tmp_path_factory):
+    """``entry:1``: busybox with an Entrypoint, a Cmd and a StopSignal of its own."""
+    archive = busybox_with(test_images, str(tmp_path_factory.mktemp("entry") / "entry.tar"), "entry:1",
+                           Entrypoint=["echo", "from-entrypoint"], Cmd=["from-cmd"], StopSignal="SIGQUIT")
+    crl("load", "-i", archive)
+    return "entry:1"
 
 
 # -- exit codes ---------------------------------------------------------------------------------
 
 def test_echo_hello_and_exit_codes(crl, driver):
-    before = host_mountinfo()
+    # A first container, started without --rm (so its directory, the fuse-overlayfs mount
+    # point among it, stays until rm), leaves a process in the background. start returns
+    # once the keeper has waited for the container and for fuse-overlayfs, and the kernel
+    # ends a pid namespace's processes with its pid 1: nothing of it may run any more.
+    cid = crl.out("create", "--storage-driver", driver, "busybox", "sh", "-c",
+                  PRINT_NAMESPACES + "; sleep 1000 >/dev/null 2>&1 &").strip()
+    namespaces = crl.out("start", "-a", cid).split()
+    assert [n.split(":")[0] for n in namespaces] == ["mnt", "user", "pid"]
+    assert leftovers(crl, namespaces) == {}
+    crl("rm", cid)
     proc = run(crl, driver, "busybox", "echo", "hello")
     assert proc.stdout == b"hello\n" and proc.returncode == 0
     assert run(crl, driver, "busybox", "sh", "-c", "exit 3", check=False).returncode == 3
@@ -85,21 +210,31 @@ def test_echo_hello_and_exit_codes(crl, driver):
     assert missing.stderr.decode().count("\n") == 1 and "no-such-command" in missing.stderr.decode()
     noexec = run(crl, driver, "busybox", "/etc/passwd", check=False)
     assert noexec.returncode == 126 and "permission denied" in noexec.stderr.decode()
-    assert host_mountinfo() == before
+    # Nor of the --rm runs: no CLI, keeper or fuse-overlayfs of this storage root is left.
+    assert leftovers(crl, namespaces) == {}
     assert crl.out("ps", "-a", "-q") == ""  # --rm removed every one of them
 
 
-def test_unknown_image_is_a_one_line_125(crl):
+def test_unknown_image_is_a_one_line_125(crl, make_registry, tmp_path, monkeypatch):
     proc = crl("run", "--rm", "--pull=never", "no-such-image", "true", check=False)
     assert proc.returncode == 125
     err = proc.stderr.decode()
     assert err.startswith("rootless: error: ") and err.count("\n") == 1 and "no-such-image" in err
-    # By default run tries to pull it (from Docker Hub, which this machine cannot reach):
-    # progress lines, then the one-line error.
-    proc = crl("run", "--rm", "no-such-image", "true", check=False)
+    # By default run tries to pull it: progress lines, then the one-line error. The registry
+    # is a local one (no test leaves 127.0.0.0/8), listed as insecure as a user would.
+    reg = make_registry("http")
+    config = tmp_path / "config"
+    (config / "rootless").mkdir(parents=True)
+    (config / "rootless" / "registries.json").write_text(json.dumps({"insecure-registries": [reg.host]}))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    proc = crl("run", "--rm", reg.host + "/no-such-image", "true", check=False)
     lines = proc.stderr.decode().splitlines()
     assert proc.returncode == 125 and lines[-1].startswith("rootless: error: ")
     assert sum(l.startswith("rootless: error: ") for l in lines) == 1
+    assert "Pulling from " + reg.host + "/no-such-image" in lines[0] and "no-such-image" in lines[-1]
+    # It really asked the registry (distribution logs the 404 it answered).
+    assert "http.request.uri=/v2/no-such-image/manifests/latest" in reg.log()
+    assert crl.out("images", "-q", reg.host + "/no-such-image") == ""
 
 
 def test_container_world(crl, driver):
@@ -196,8 +331,37 @@ def test_read_only_and_capabilities(crl):
     assert out.split()[1] == "0000000000000000"
     out = crl.out("run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "grep", "CapEff", "/proc/self/status")
     assert int(out.split()[1], 16) & (1 << 21)
-    assert crl.out("run", "--rm", "--privileged", "busybox", "sh", "-c", "wc -c < /proc/keys").strip() != "0" \
-        or os.path.getsize("/proc/keys") == 0
+
+
+def test_privileged_unmasks_and_gives_every_capability(crl, mode):
+    need(os.path.exists("/proc/keys"), "a kernel with /proc/keys (CONFIG_KEYS), a masked path to look at")
+    script = ("stat -c '%F %t:%T' /proc/keys; ls /sys/firmware | wc -l; "
+              "awk '$5 ~ /^\\/proc\\/(keys|sys)$/' /proc/self/mountinfo | wc -l; "
+              "grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status; "
+              "{ echo x > /proc/sys/kernel/hostname; } 2>&1; true")
+    plain = crl.out("run", "--rm", "busybox", "sh", "-c", script).split("\n")
+    privileged = crl.out("run", "--rm", "--privileged", "busybox", "sh", "-c", script).split("\n")
+    # Masked paths: /proc/keys is /dev/null bound over it, /sys/firmware an empty tmpfs,
+    # and /proc/sys a read-only bind; --privileged has none of those mounts.
+    assert plain[0] == "character special file 1:3"
+    assert privileged[0] == "regular empty file 0:0"  # the kernel's own file (size 0 in /proc)
+    assert plain[1].strip() == "0"
+    assert int(privileged[1]) == len(os.listdir("/sys/firmware")) > 0  # the host's /sys
+    assert (plain[2].strip(), privileged[2].strip()) == ("2", "0")
+    # Every capability rootless knows (CAP_CHOWN .. CAP_CHECKPOINT_RESTORE = 40), as far
+    # as this kernel has them, instead of Docker's 14.
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last = min(int(f.read()), 40)
+    assert plain[3].split()[1] == "00000000a80425fb"
+    assert int(privileged[3].split()[1], 16) == (1 << (last + 1)) - 1
+    # no_new_privs is off, except with one id: there the seccomp filter that fakes chown
+    # needs it.
+    assert plain[4].split() == ["NoNewPrivs:", "1"]
+    assert privileged[4].split() == ["NoNewPrivs:", "0" if mode == "subuid" else "1"]
+    # /proc/sys is no longer a read-only mount: a write reaches the kernel, which refuses
+    # it for its own reason (the file belongs to the host's root).
+    assert plain[5].endswith(": Read-only file system")
+    assert privileged[5].endswith(": Permission denied")
 
 
 def test_stdin_is_forwarded_only_with_i(crl):
@@ -205,40 +369,95 @@ def test_stdin_is_forwarded_only_with_i(crl):
     assert crl.out("run", "--rm", "busybox", "cat", input=b"data\n") == ""
 
 
+# An orphan: a sleep whose parent shell exits at once, so the kernel hands it to pid 1. The
+# watcher reports its state and parent ("S 1": re-parented, still sleeping), then waits
+# until it is gone (reaped) or a zombie of pid 1 ("Z 1"), whichever the test names. The
+# command's own pid 1 is `cat` of a fifo, which never waits for a child; the watcher ends
+# it through the fifo.
+ORPHAN_WATCH = r"""
+mkfifo /tmp/end
+{
+  sh -c 'sleep 1 & echo $! > /tmp/orphan'
+  o=$(cat /tmp/orphan)
+  look() { s=$(cut -d' ' -f3,4 /proc/$o/stat 2>/dev/null) || s=gone; }
+  n=0; look
+  while [ "$s" != "S 1" ] && [ $n -lt 400 ]; do sleep 0.05; n=$((n+1)); look; done
+  echo "orphan: $s"
+  n=0; look
+  while [ "$s" != "$1" ] && [ $n -lt 400 ]; do sleep 0.05; n=$((n+1)); look; done
+  echo "then: $s"
+  echo > /tmp/end
+} &
+exec cat /tmp/end > /dev/null
+"""
+
+
 def test_init_is_pid_1_and_reaps(crl):
     out = crl.out("run", "--rm", "--init", "busybox", "sh", "-c", "echo $$; cat /proc/1/cmdline | tr '\\0' ' '")
     pid, init_cmd = out.split("\n")[:2]
     assert pid != "1" and "python" in init_cmd
+    # With --init, pid 1 is rootless's init: the orphan is re-parented to it and reaped.
+    out = crl.out("run", "--rm", "--init", "busybox", "sh", "-c", ORPHAN_WATCH, "sh", "gone")
+    assert out.split("\n")[:2] == ["orphan: S 1", "then: gone"]
+    # Without it, pid 1 is the command itself, which never waits: the orphan stays a zombie.
+    out = crl.out("run", "--rm", "busybox", "sh", "-c", ORPHAN_WATCH, "sh", "Z 1")
+    assert out.split("\n")[:2] == ["orphan: S 1", "then: Z 1"]
 
 
 @pytest.mark.parametrize("init", [False, True])
-def test_signals_reach_the_container(crl, init):
-    script = "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 0.1; done"
+@pytest.mark.parametrize("sig", ["TERM", "INT"])
+def test_signals_reach_the_container(crl, init, sig):
+    script = "trap 'echo got-%s; exit 7' %s; echo ready; while :; do sleep 0.1; done" % (sig, sig)
     args = ["run", "--rm"] + (["--init"] if init else []) + ["busybox", "sh", "-c", script]
     proc = crl.popen(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout.readline() == b"ready\n"
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
-    assert out == b"got-term\n" and proc.returncode == 7
+    try:
+        assert lines_until(proc, "ready") == ["ready"]
+        proc.send_signal(getattr(signal, "SIG" + sig))  # SIGINT: Ctrl-C without -t
+        out, _ = proc.communicate(timeout=30)
+        assert out == ("got-%s\n" % sig).encode() and proc.returncode == 7
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def test_kill_9_of_the_cli_leaves_nothing(crl, driver):
-    before = host_mountinfo()
-    marker = "sleep 4242%s" % DRIVERS.index(driver)
+    # A marker no other test run of this user (at the same time) has in its command line.
+    marker = "sleep %d%d" % (4200000 + os.getpid() % 100000, DRIVERS.index(driver))
     proc = crl.popen("run", "--rm", "--storage-driver", driver, "busybox", "sh", "-c",
-                     "echo ready; exec " + marker, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout.readline() == b"ready\n"
-    assert my_processes(marker)
-    proc.kill()
-    proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while my_processes(marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert my_processes(marker) == []
-    assert my_processes("fuse-overlayfs") == []
-    assert host_mountinfo() == before
-    # The next command settles the dead container: it had --rm, so it is gone.
-    assert crl.out("ps", "-a", "-q") == ""
+                     PRINT_NAMESPACES + "; echo ready; exec " + marker,
+                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    namespaces = []
+    try:
+        *namespaces, ready = lines_until(proc, "ready")
+        assert [n.split(":")[0] for n in namespaces] == ["mnt", "user", "pid"]
+        # The container's process, once its shell has exec'd the marker (just after "ready").
+        [container] = settled(lambda: [pid for pid in my_processes(marker) if cmdline(pid).strip() == marker],
+                              until=bool)
+        keeper = parent(container)
+        fuse = [pid for pid in my_processes("fuse-overlayfs -f") if parent(pid) == keeper]
+        assert len(fuse) == (driver == "fuse-overlayfs")
+        # What leftovers() looks for is there while the container runs: the CLI, the keeper,
+        # the container, fuse-overlayfs.
+        assert set(leftovers(crl, namespaces)) >= {proc.pid, keeper, container, *fuse}
+        proc.kill()
+        proc.wait(timeout=30)
+        # The keeper dies of the CLI's death (pdeathsig), then the container and
+        # fuse-overlayfs of the keeper's: each exits a few milliseconds after the one
+        # before, so wait (with a deadline) for all of them.
+        assert settled(lambda: leftovers(crl, namespaces)) == {}
+        # The next command settles the dead container: it had --rm, so it is gone.
+        assert crl.out("ps", "-a", "-q") == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        for pid in leftovers(crl, namespaces):  # what this test found left, so the next can pass
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_tty_through_tmux(crl, tmp_path):
@@ -249,6 +468,9 @@ def test_tty_through_tmux(crl, tmp_path):
     tmux = ["tmux", "-S", sock]
     subprocess.run(tmux + ["new-session", "-d", "-x", "100", "-y", "30", cmd], check=True, env=crl.env())
     try:
+        def tmux_out(*args):
+            return subprocess.run(tmux + list(args), capture_output=True).stdout.decode().strip()
+
         def screen():
             return subprocess.run(tmux + ["capture-pane", "-p"], capture_output=True).stdout.decode()
 
@@ -264,8 +486,19 @@ def test_tty_through_tmux(crl, tmp_path):
         wait_for("30 100")
         assert "/dev/pts/0" in screen()
         subprocess.run(tmux + ["resize-window", "-x", "120", "-y", "40"], check=True)
-        time.sleep(0.3)
-        subprocess.run(tmux + ["send-keys", "stty size", "Enter"], check=True)
+        deadline = time.monotonic() + 20
+        while tmux_out("display", "-p", "#{window_width}x#{window_height}") != "120x40":
+            assert time.monotonic() < deadline, "tmux never resized its window"
+            time.sleep(0.05)
+        # The CLI copies the new size to the container's pty when its SIGWINCH arrives, which
+        # may be after a first `stty size` ran: ask again until the new size shows.
+        for attempt in range(20):
+            subprocess.run(tmux + ["send-keys", "stty size", "Enter"], check=True)
+            try:
+                wait_for("40 120", timeout=1)
+                break
+            except AssertionError:
+                continue
         wait_for("40 120")
         subprocess.run(tmux + ["send-keys", "exit 5", "Enter"], check=True)
         deadline = time.monotonic() + 20
@@ -287,14 +520,22 @@ def test_keep_id_runs_as_my_uid(crl):
 def test_env_file_hostname_labels_and_debug(crl, tmp_path):
     env_file = tmp_path / "env"
     env_file.write_text("# a comment\nFROM_FILE=yes\nOVERRIDDEN=file\n")
-    proc = crl("--debug", "run", "--rm", "--env-file", str(env_file), "-e", "OVERRIDDEN=flag",
-               "-h", "myhost", "-l", "team=hpc", "busybox", "sh", "-c",
+    proc = crl("--debug", "run", "--name", "labelled", "--env-file", str(env_file), "-e", "OVERRIDDEN=flag",
+               "-h", "myhost", "-l", "team=hpc", "--label", "bare", "busybox", "sh", "-c",
                "echo $FROM_FILE $OVERRIDDEN; hostname; grep myhost /etc/hosts")
     lines = proc.stdout.decode().split("\n")
     assert lines[0] == "yes flag" and lines[1] == "myhost" and "myhost" in lines[2]
     err = proc.stderr.decode()
     assert "driver overlay" in err or "driver copy" in err or "driver fuse-overlayfs" in err
     assert "mount plan: ('mount', 'proc', '/proc', 'proc'" in err
+    # The labels are the container's: in ps (a map, as rootless templates show one) and as
+    # label.* annotations of its bundle.
+    assert crl.out("ps", "-a", "--format", '{{.Names}} {{index .Labels "team"}} {{json .Labels}}').split("\n")[0] \
+        == 'labelled hpc {"bare":"","team":"hpc"}'
+    cid = crl.out("ps", "-a", "-q", "--no-trunc").strip()
+    annotations = bundle(crl, cid)["annotations"]
+    assert (annotations["label.team"], annotations["label.bare"]) == ("hpc", "")
+    crl("rm", "labelled")
 
 
 def test_generated_names_and_ps(crl):
@@ -305,3 +546,72 @@ def test_generated_names_and_ps(crl):
     crl("rm", cid[:12])
     missing = crl("rm", cid[:12], check=False)
     assert missing.returncode == 125 and "No such container" in missing.stderr.decode()
+
+
+def bundle(crl, cid: str) -> dict:
+    """The container's config.json (the OCI bundle rootless wrote at create)."""
+    with open(os.path.join(crl.root, "containers", cid, "config.json")) as f:
+        return json.load(f)
+
+
+def test_stop_signal_is_recorded_in_the_bundle(crl, entry_image):
+    def recorded(*args):
+        cid = crl.out("create", *args).strip()
+        try:
+            return bundle(crl, cid)["annotations"]["org.opencontainers.image.stopSignal"]
+        finally:
+            crl("rm", cid)
+    assert recorded("busybox", "true") == "SIGTERM"  # Docker's default
+    assert recorded("--stop-signal", "SIGUSR1", "busybox", "true") == "SIGUSR1"
+    assert recorded(entry_image) == "SIGQUIT"  # the image's StopSignal
+    assert recorded("--stop-signal", "HUP", entry_image) == "HUP"  # the flag wins
+    bad = crl("run", "--rm", "--stop-signal", "SIGNOPE", "busybox", "true", check=False)
+    err = bad.stderr.decode()
+    assert bad.returncode == 125 and err.count("\n") == 1 and err.startswith("rootless: error: ")
+    assert "SIGNOPE" in err and crl.out("ps", "-a", "-q") == ""
+
+
+def test_dns_options_reach_resolv_conf(crl):
+    out = crl.out("run", "--rm", "--dns-option", "ndots:2", "--dns-option", "edns0", "busybox",
+                  "grep", "^options", "/etc/resolv.conf")
+    assert out == "options ndots:2 edns0\n"  # replacing the host's options line, if any
+
+
+def test_entrypoint_through_run(crl, entry_image):
+    assert crl.out("run", "--rm", entry_image) == "from-entrypoint from-cmd\n"
+    assert crl.out("run", "--rm", entry_image, "an-arg") == "from-entrypoint an-arg\n"  # args replace Cmd
+    # --entrypoint replaces the image's, and drops the image's Cmd.
+    assert crl.out("run", "--rm", "--entrypoint", "echo", entry_image) == "\n"
+    assert crl.out("run", "--rm", "--entrypoint", "printf", entry_image, "%s-%s", "a", "b") == "a-b"
+    # --entrypoint "" clears it: the arguments alone are the command, and with none there
+    # is no command (Docker's "no command specified").
+    assert crl.out("run", "--rm", "--entrypoint", "", entry_image, "echo", "alone") == "alone\n"
+    none = crl("run", "--rm", "--entrypoint", "", entry_image, check=False)
+    err = none.stderr.decode()
+    assert none.returncode == 125 and err.count("\n") == 1 and "no command specified" in err
+
+
+def test_namespaces_are_the_containers_own_except_the_network(crl, driver):
+    kinds = ["ipc", "cgroup", "user", "uts", "pid", "mnt", "net"]
+    need(os.path.exists("/proc/self/ns/cgroup"), "a kernel with cgroup namespaces")
+    inside = run(crl, driver, "busybox", "sh", "-c", "for n in %s; do readlink /proc/self/ns/$n; done"
+                 % " ".join(kinds)).stdout.decode().split()
+    host = [os.readlink("/proc/self/ns/" + kind) for kind in kinds]
+    assert [link.split(":")[0] for link in inside] == kinds
+    for kind, theirs, ours in zip(kinds, inside, host):
+        if kind == "net":
+            assert theirs == ours, "the network is the host's (no --network but host yet)"
+        else:
+            assert theirs != ours, "the container shares the host's %s namespace" % kind
+
+
+def test_sys_is_read_only(crl):
+    script = ("mkdir /sys/rootless-probe; echo 0 > /sys/kernel/uevent_helper; "
+              "awk '$5 ~ /^\\/sys(\\/|$)/ {print $5, $6}' /proc/self/mountinfo")
+    proc = crl("run", "--rm", "busybox", "sh", "-c", script, check=False)
+    errors = proc.stderr.decode().splitlines()
+    assert len(errors) == 2 and all(e.endswith("Read-only file system") for e in errors), errors
+    mounts = [line.split() for line in proc.stdout.decode().splitlines()]
+    assert mounts[0][0] == "/sys"
+    # Every mount there, the host's cgroup hierarchies below /sys/fs/cgroup included.
+    assert [point for point, options in mounts if "ro" not in options.split(",")] == []

@@ -94,3 +94,11 @@ def test_generate_is_a_runtime_spec():
     assert cfg["annotations"]["label.a"] == "b"
     privileged = spec.generate({"Cmd": ["sh"]}, RunOptions(privileged=True), user)
     assert privileged["linux"]["maskedPaths"] == [] and privileged["process"]["noNewPrivileges"] is False
+
+
+def test_stop_signal_names_a_signal_as_docker_checks_it():
+    for name in ("SIGTERM", "usr1", "15", "RTMIN+3", "SIGRTMAX-2"):
+        assert spec.stop_signal(name) == name  # kept as given
+    for name in ("SIGNOPE", "0", "65", "RTMIN+99", "SIG_DFL", "TERM "):
+        with pytest.raises(UsageError):
+            spec.stop_signal(name)
