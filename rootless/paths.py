@@ -88,7 +88,7 @@ def fs_type(path: str) -> str:
             for line in f:
                 fields = line.split()
                 sep = fields.index("-")
-                mnt = _unescape(fields[4])
+                mnt = unescape_mountinfo(fields[4])
                 if _contains(mnt, path) and len(mnt) >= len(best):
                     best, best_type = mnt, fields[sep + 1]
     except (OSError, ValueError, IndexError):
@@ -96,11 +96,12 @@ def fs_type(path: str) -> str:
     return best_type
 
 
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as octal.
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, char)
-    return field
+def unescape_mountinfo(field: str) -> str:
+    """A path field of /proc/self/mountinfo as the path it names: the kernel writes space,
+    tab, newline and backslash as octal escapes (``\\040``), so every backslash starts one.
+    (No ``re``: its import would cost every command.)"""
+    head, *escaped = field.split("\\")
+    return head + "".join(chr(int(part[:3], 8)) + part[3:] for part in escaped)
 
 
 def _contains(mount: str, path: str) -> bool:

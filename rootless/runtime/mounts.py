@@ -17,6 +17,7 @@ import stat
 from typing import List, Tuple
 
 from rootless.errors import RootlessError
+from rootless.paths import unescape_mountinfo
 
 MAX_LINKS = 40
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -174,7 +175,7 @@ def _remount_tree_readonly(target: str) -> None:
     m.remount_readonly(target)
     below = target.rstrip("/") + "/"
     with open("/proc/self/mountinfo") as f:
-        points = [_unescape(line.split(" ")[4]) for line in f]
+        points = [unescape_mountinfo(line.split(" ")[4]) for line in f]
     for point in points:
         if point.startswith(below):
             try:
@@ -182,13 +183,6 @@ def _remount_tree_readonly(target: str) -> None:
             except OSError as e:
                 if e.errno not in (errno.ENOENT, errno.EACCES):
                     raise
-
-
-def _unescape(field: str) -> str:
-    """mountinfo writes space, tab, newline and backslash as octal escapes (``\\040``), so
-    every backslash starts one. (No ``re``: its import would cost every run.)"""
-    head, *escaped = field.split("\\")
-    return head + "".join(chr(int(part[:3], 8)) + part[3:] for part in escaped)
 
 
 def _mask(rootfs: str, path: str) -> None:

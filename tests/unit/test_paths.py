@@ -127,3 +127,9 @@ def test_notice_once(tmp_path, capsys):
     quiet = paths.Paths(root=str(tmp_path / "q"), run="/r", root_reason="default")
     paths.notice_once(quiet)
     assert capsys.readouterr().err == ""
+
+
+def test_mountinfo_paths_are_unescaped():
+    from rootless.paths import unescape_mountinfo
+    assert unescape_mountinfo(r"/a\040b\134c\011d\012e") == "/a b\\c\td\ne"
+    assert unescape_mountinfo("/plain/path") == "/plain/path"
