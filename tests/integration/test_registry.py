@@ -200,6 +200,13 @@ def test_push_then_skopeo_and_podman_see_the_same_digest(rl, make_registry, conf
     assert mounted.count("Mounted from mine/debian") == 2
 
 
+def size_or_zero(path):
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
 def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_registry, config_home, test_images,
                                                                    unprivileged):
     reg = make_registry("http")
@@ -211,24 +218,27 @@ def test_interrupted_pull_resumes_without_fetching_finished_layers(rl, make_regi
         proc = rl.popen("pull", host + "/debian", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         downloads = os.path.join(rl.root, "downloads")
         deadline = time.monotonic() + 60
-        partial, finished = [], []
-        while time.monotonic() < deadline:
+        growing = None  # the big layer's partial download, once past 4 MiB
+        while growing is None:
+            assert time.monotonic() < deadline, "the pull never got half-way through a layer"
             # <hex>.partial is the blob as received, <hex>.tar.partial its decompressed copy;
-            # a finished download is <hex> (and <hex>.tar), or already a layer
+            # a finished download is <hex> (and <hex>.tar), or already a layer. Files come
+            # and go (renamed, unpacked) while we look, so a vanished one counts as absent.
             names = os.listdir(downloads) if os.path.isdir(downloads) else []
-            partial = [f for f in names if f.endswith(".partial") and not f.endswith(".tar.partial")]
             finished = [f for f in names if len(f) == 64]
             layers = os.listdir(os.path.join(rl.root, "layers")) if os.path.isdir(os.path.join(rl.root, "layers")) else []
-            if partial and os.path.getsize(os.path.join(downloads, partial[0])) > (4 << 20) and (finished or layers):
-                break
-            time.sleep(0.02)
-        assert partial, "the pull never got half-way through a layer"
+            big_ones = [f for f in names if f.endswith(".partial") and not f.endswith(".tar.partial")
+                        and size_or_zero(os.path.join(downloads, f)) > (4 << 20)]
+            if big_ones and (finished or layers):
+                growing = big_ones[0]
+            else:
+                time.sleep(0.02)
         reg.stop()
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 125, err
         assert rl.out("images", "-q") == ""
-        kept = os.path.getsize(os.path.join(downloads, partial[0]))
-        big = partial[0][:-len(".partial")]
+        kept = os.path.getsize(os.path.join(downloads, growing))
+        big = growing[:-len(".partial")]
         reg.start()
         proxy.requests.clear()
         out = rl.out("pull", host + "/debian")
