@@ -97,7 +97,7 @@ def api_host(host: str) -> str:
     return DOCKER_HUB_API if host == DOCKER_HUB else host
 
 
-def _split_port(host: str) -> Tuple[str, str]:
+def split_port(host: str) -> Tuple[str, str]:
     """``h:5000`` -> (h, 5000); ``[::1]:5000`` -> (::1, 5000); a bare IPv6 address has no port."""
     if host.startswith("["):
         end = host.find("]")
@@ -190,8 +190,8 @@ class RegistryConfig:
         for entry in self.insecure_registries:
             if "/" in entry:
                 if address is None:
-                    address = _ip_address(_split_port(host)[0]) or False
-                if address and _in_network(address, entry):
+                    address = ip_address(split_port(host)[0]) or False
+                if address and in_network(address, entry):
                     return True
             elif entry == host:
                 return True
@@ -295,7 +295,7 @@ def _check_insecure(entry: str, where: str) -> str:
         raise UsageError("invalid insecure registry %r in %s: not host[:port] or a CIDR" % (entry[:100], where))
 
 
-def _ip_address(text: str):
+def ip_address(text: str):
     import ipaddress
     try:
         return ipaddress.ip_address(text)
@@ -311,7 +311,7 @@ def _network(text: str):
         return None
 
 
-def _in_network(address, cidr: str) -> bool:
+def in_network(address, cidr: str) -> bool:
     network = _network(cidr)
     return network is not None and address.version == network.version and address in network
 
@@ -431,10 +431,11 @@ def http_request(url: str, headers: Optional[Dict[str, str]] = None, context=Non
     import http.client
     import urllib.error
     import urllib.request
+    from rootless.image import proxy
     scheme = url.split(":", 1)[0].lower()
     if scheme not in ("http", "https"):
         raise UsageError("refusing to fetch %r: only http and https URLs are allowed" % url[:200])
-    handlers = [_redirect_handler(), proxy_handler()]
+    handlers = [_redirect_handler(), proxy.handler()]
     if context is not None:
         handlers.append(urllib.request.HTTPSHandler(context=context))
     opener = urllib.request.build_opener(*handlers)
@@ -491,67 +492,6 @@ def _reason(e: BaseException) -> str:
         return "certificate verify failed: %s" % e.verify_message
     text = getattr(e, "strerror", None) or str(e) or type(e).__name__
     return " ".join(str(text).split())
-
-
-# -- proxies ------------------------------------------------------------------------------------
-
-def no_proxy_matches(host: str, no_proxy: str) -> bool:
-    """Whether ``host`` (``name``, ``name:port``, ``[v6]:port``) is exempt from the proxy by
-    ``no_proxy``, the comma-separated NO_PROXY value, read as Docker (Go) reads it: ``*``;
-    a domain, matching the name and its subdomains (a leading dot is ignored); an entry
-    with a port, matching that port only; an IP address; or a CIDR block of addresses.
-
-    urllib alone knows names and ``*`` only, so a NO_PROXY copied from a Docker set-up
-    (``10.0.0.0/8,.corp``) would send a registry at 10.1.2.3 to the proxy. Unlike Go we
-    do not exempt loopback by itself: as for curl and Python tools, NO_PROXY says so."""
-    name, port = _split_port(host.strip().lower())
-    address = _ip_address(name)
-    for entry in (e.strip().lower() for e in (no_proxy or "").split(",")):
-        if not entry:
-            continue
-        if entry == "*":
-            return True
-        if "/" in entry:
-            if address is not None and _in_network(address, entry):
-                return True
-            continue
-        entry_name, entry_port = _split_port(entry)
-        if entry_port and entry_port != port:
-            continue
-        entry_address = _ip_address(entry_name)
-        if entry_address is not None or address is not None:
-            if entry_address is not None and entry_address == address:
-                return True
-            continue
-        entry_name = entry_name.lstrip(".")
-        if entry_name and (name == entry_name or name.endswith("." + entry_name)):
-            return True
-    return False
-
-
-_proxy_class = None
-
-
-def proxy_handler():
-    """A urllib ProxyHandler for the proxy variables of the environment (HTTP_PROXY,
-    HTTPS_PROXY, lower case first, as urllib reads them) that exempts what NO_PROXY names
-    in ``no_proxy_matches``' sense."""
-    global _proxy_class
-    import urllib.request
-    if _proxy_class is None:
-        class ProxyHandler(urllib.request.ProxyHandler):
-            def __init__(self, proxies, no_proxy):
-                super().__init__(proxies)
-                self.no_proxy = no_proxy
-
-            def proxy_open(self, req, proxy, type):
-                if no_proxy_matches(req.host, self.no_proxy):
-                    return None  # go direct: the next handler opens the connection
-                return super().proxy_open(req, proxy, type)
-
-        _proxy_class = ProxyHandler
-    proxies = urllib.request.getproxies()
-    return _proxy_class(proxies, proxies.get("no", ""))
 
 
 _redirect_class = None

@@ -87,8 +87,8 @@ class Client:
     def _opener(self, index: int) -> urllib.request.OpenerDirector:
         if index not in self._openers:
             ctx = self.endpoints[index][1]
-            from rootless.image.regconfig import proxy_handler
-            handlers = [_NoAuthOnRedirect(), proxy_handler()]
+            from rootless.image import proxy
+            handlers = [_NoAuthOnRedirect(), proxy.handler()]
             if ctx is not None:
                 handlers.append(urllib.request.HTTPSHandler(context=ctx))
             opener = urllib.request.build_opener(*handlers)

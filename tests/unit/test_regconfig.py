@@ -15,7 +15,7 @@ import pytest
 
 from conftest import need
 from rootless.errors import RootlessError, UsageError
-from rootless.image import regconfig
+from rootless.image import proxy, regconfig
 from rootless.image.regconfig import ConnectionFailed, Headers, RegistryConfig, api_host, http_get, http_request
 
 
@@ -281,7 +281,7 @@ def test_headers_are_case_insensitive_and_join_repeats():
     ("[fd00::5]:5000", "fd00::/8"), ("192.168.1.9", "a,,192.168.0.0/16"),
 ])
 def test_no_proxy_exempts(host, no_proxy):
-    assert regconfig.no_proxy_matches(host, no_proxy)
+    assert proxy.no_proxy_matches(host, no_proxy)
 
 
 @pytest.mark.parametrize("host, no_proxy", [
@@ -291,7 +291,7 @@ def test_no_proxy_exempts(host, no_proxy):
     ("reg.corp", "10.0.0.0/8"), ("quay.io", "not a cidr/8"),
 ])
 def test_no_proxy_does_not_exempt(host, no_proxy):
-    assert not regconfig.no_proxy_matches(host, no_proxy)
+    assert not proxy.no_proxy_matches(host, no_proxy)
 
 
 # -- HTTP -----------------------------------------------------------------------------------------
