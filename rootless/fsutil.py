@@ -31,6 +31,11 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600, durable: bool = True
                 os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as e:
+        _unlink_quietly(tmp)
+        if e.filename is None:  # a failed write names no file: say which (ENOSPC, EDQUOT)
+            raise OSError(e.errno, e.strerror, path) from None
+        raise
     except BaseException:
         _unlink_quietly(tmp)
         raise
@@ -199,3 +204,17 @@ class WorkDir:
             finally:
                 lock.release()
         return removed
+
+
+def real_dir_path(dest: str, rel: str) -> Optional[str]:
+    """``dest/rel`` if every ancestor of it inside ``dest`` is a real directory, else None."""
+    path = dest
+    parts = [p for p in rel.split("/") if p]
+    for part in parts[:-1]:
+        path = os.path.join(path, part)
+        try:
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                return None
+        except FileNotFoundError:
+            return None
+    return os.path.join(path, parts[-1]) if parts else dest

@@ -9,11 +9,12 @@ driver, the image's layers) is made here, once, and recorded in ``container.json
 import json
 import os
 import time
-from typing import Dict, List, Tuple
+from typing import List, Optional, Tuple
 
 from rootless.bundle import spec as spec_mod
 from rootless.bundle import users
 from rootless.errors import NotFound, Unsupported, UsageError
+from rootless.storage.owners import effective_owners
 from rootless.paths import Paths
 
 
@@ -24,15 +25,18 @@ class CreateOptions:
                  userns: str = "", storage_driver: str = "", auto_remove: bool = False,
                  interactive: bool = False, init: bool = False, stop_signal: str = "",
                  add_hosts: Tuple[str, ...] = (), dns: Tuple[str, ...] = (),
-                 dns_search: Tuple[str, ...] = (), dns_options: Tuple[str, ...] = ()):
+                 dns_search: Tuple[str, ...] = (), dns_options: Tuple[str, ...] = (),
+                 restart: str = "", log: Optional[dict] = None):
         self.image, self.run, self.name, self.user = image, run, name, user
         self.userns, self.storage_driver, self.auto_remove = userns, storage_driver, auto_remove
         self.interactive, self.init, self.stop_signal = interactive, init, stop_signal
         self.add_hosts, self.dns, self.dns_search, self.dns_options = add_hosts, dns, dns_search, dns_options
+        self.restart, self.log = restart, log or {}
 
 
 def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
-    from rootless.runtime import names, probes, state
+    from rootless import names, probes
+    from rootless.runtime import idmapping, state
     from rootless.storage import rootfs
     try:
         image = store.lookup(opts.image)
@@ -45,8 +49,10 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
         raise Unsupported("%s; %s" % (probed["idmap"]["reason"], probed["idmap"]["remedy"]))
     user = users.resolve(opts.user or config.get("config", {}).get("User") or "",
                          image_file(layers, "etc/passwd"), image_file(layers, "etc/group"))
-    idmap = id_mapping(probed["idmap"]["choice"], opts.userns, user)
-    if idmap["keep_id"] and not opts.user:
+    keep_id = idmapping.check_userns(opts.userns)
+    strategy = idmapping.get(probed["idmap"]["choice"])
+    uid_map, gid_map = strategy.maps(keep_id, user.uid, user.gid)
+    if keep_id and not opts.user:
         user = users.User(os.getuid(), os.getgid(), (), "", "/")
     driver, why = rootfs.choose(opts.storage_driver or None, probed["rootfs"]["choice"], layers)
     containers = state.Containers(paths)
@@ -60,24 +66,65 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
     stop_signal = spec_mod.stop_signal(opts.stop_signal) if opts.stop_signal else \
         config.get("config", {}).get("StopSignal") or "SIGTERM"
     bundle = spec_mod.generate(config.get("config") or {}, run, user, dict(os.environ))
-    bundle["annotations"]["org.opencontainers.image.stopSignal"] = stop_signal
+    owners = effective_owners(layers) if strategy.name == "subuid" else {}
+    complete(bundle, strategy.name, uid_map, gid_map, driver, [diff for diff, _ in layers],
+             init=opts.init, stop_signal=stop_signal, owners=bool(owners))
     record = {
         "id": cid, "name": name, "created": time.time(), "image": opts.image, "image_id": image.id,
         "layers": list(image.layers), "driver": driver, "driver_reason": why,
-        "idmap": idmap, "auto_remove": opts.auto_remove, "interactive": opts.interactive,
+        "idmap": strategy.name, "auto_remove": opts.auto_remove, "interactive": opts.interactive,
         "init": opts.init, "command": bundle["process"]["args"], "labels": dict(run.labels or {}),
+        "restart": restart_policy(opts.restart, opts.auto_remove), "log": opts.log,
     }
 
     def prepare(cdir: str) -> None:
         with open(os.path.join(cdir, "config.json"), "w") as f:
             json.dump(bundle, f, indent=1)
+        if owners:
+            with open(os.path.join(cdir, OWNERS_FILE), "w") as f:
+                json.dump(owners, f)
         _write(cdir, "hostname", hostname + "\n")
         _write(cdir, "hosts", hosts_file(hostname, cid, opts.add_hosts))
         _write(cdir, "resolv.conf", resolv_conf(_host_resolv(), opts.dns, opts.dns_search, opts.dns_options))
         rootfs.get(driver).prepare(cdir, layers)
     if debug:
-        debug("container %s: driver %s (%s), id mapping %s" % (cid[:12], driver, why, idmap["mode"]))
+        debug("container %s: driver %s (%s), id mapping %s" % (cid[:12], driver, why, strategy.name))
     return containers.create(record, prepare)
+
+
+OWNERS_FILE = "owners.json"
+
+
+def restart_policy(text: str, auto_remove: bool) -> dict:
+    """``--restart no|always|unless-stopped|on-failure[:N]`` as Docker parses it (pure)."""
+    name, sep, count = (text or "no").partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise UsageError("invalid restart policy %r: use no, always, unless-stopped or on-failure[:max-retries]" % text)
+    if sep and name != "on-failure":
+        raise UsageError("invalid restart policy %r: maximum retry count can only be used with 'on-failure'" % text)
+    if sep and (not count.isdigit()):
+        raise UsageError("invalid restart policy %r: the maximum retry count must be a number >= 0" % text)
+    if auto_remove and name != "no":
+        raise UsageError("conflicting options: cannot use the --restart option with the --rm option")
+    return {"name": name, "maximum_retry_count": int(count) if sep else 0}
+
+
+def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs: List[str],
+             init: bool, stop_signal: str, owners: bool) -> None:
+    """Add to ``config.json`` what the runtime acts on beyond the image and run options:
+    the id maps, the rootfs and its driver, the generated /etc files (see runtime.config)."""
+    from rootless.runtime import config as rc
+    bundle["root"]["path"] = "rootfs" if driver == "copy" else "merged"
+    bundle["linux"]["uidMappings"], bundle["linux"]["gidMappings"] = uid_map, gid_map
+    bundle["mounts"] += [{"destination": "/etc/" + name, "type": "bind", "source": name,
+                          "options": ["bind"]} for name in ("hosts", "hostname", "resolv.conf")]
+    annotations = bundle["annotations"]
+    annotations.update({rc.IDMAP: idmap, rc.DRIVER: driver, rc.LAYERS: json.dumps(layer_dirs),
+                        rc.STOP_SIGNAL: stop_signal})
+    if init:
+        annotations[rc.INIT] = "true"
+    if owners:
+        annotations[rc.OWNERS] = OWNERS_FILE
 
 
 def _write(cdir: str, name: str, text: str) -> None:
@@ -119,39 +166,6 @@ def image_file(layers: List[Tuple[str, dict]], rel: str, limit: int = 1 << 20) -
     return ""
 
 
-def id_mapping(choice: str, userns: str, user) -> dict:
-    """The maps for this container: subuid (0 -> you, 1.. -> sub-ids) or single-uid (the
-    container's user -> you). ``--userns=keep-id`` puts your uid at the same number."""
-    from rootless.linux import idmap
-    import pwd
-    if userns not in ("", "host", "keep-id"):
-        raise UsageError("unsupported --userns %r (use keep-id)" % userns)
-    keep = userns == "keep-id"
-    uid, gid = os.getuid(), os.getgid()
-    if choice == "subuid":
-        try:
-            name = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            name = str(uid)
-        subu = idmap.read_subids("/etc/subuid", name, uid)[0]
-        subg = idmap.read_subids("/etc/subgid", name, uid)[0]
-        return {"mode": "subuid", "keep_id": keep,
-                "uid_map": _maps(uid, subu.start, subu.count, keep),
-                "gid_map": _maps(gid, subg.start, subg.count, keep),
-                "newuidmap": idmap.helper("newuidmap")[0], "newgidmap": idmap.helper("newgidmap")[0]}
-    inside_uid, inside_gid = (uid, gid) if keep else (user.uid, user.gid)
-    return {"mode": "single-uid", "keep_id": keep,
-            "uid_map": [[inside_uid, uid, 1]], "gid_map": [[inside_gid, gid, 1]]}
-
-
-def _maps(mine: int, start: int, count: int, keep: bool) -> List[List[int]]:
-    if not keep:
-        return [[0, mine, 1], [1, start, count]]
-    if mine >= count:
-        raise Unsupported("--userns=keep-id needs at least %d subordinate ids (you have %d)" % (mine + 1, count))
-    return [[0, start, mine], [mine, mine, 1], [mine + 1, start + mine, count - mine]]
-
-
 def hosts_file(hostname: str, cid: str, add_hosts) -> str:
     lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback",
              "fe00::0\tip6-localnet", "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes",
@@ -188,22 +202,3 @@ def _host_resolv() -> str:
             return f.read()
     except OSError:
         return ""
-
-
-def effective_owners(layers: List[Tuple[str, dict]]) -> Dict[str, List[int]]:
-    """Owner (uid, gid) of every path that some layer gives a non-root owner, as the image
-    shows it: the topmost layer holding the path decides (root if it records nothing)."""
-    from rootless.storage.copy import real_dir_path
-    candidates = set()
-    for _, record in layers:
-        candidates.update(record.get("owners", {}))
-    result = {}
-    for rel in candidates:
-        for diff, record in reversed(layers):
-            path = real_dir_path(diff, rel)
-            if path and os.path.lexists(path):
-                owner = record.get("owners", {}).get(rel)
-                if owner and owner != [0, 0]:
-                    result[rel] = owner
-                break
-    return result

@@ -1,4 +1,4 @@
-"""Container verbs: create, start, run, rm, ps (foreground containers)."""
+"""Container verbs: create, run, start, rm, ps (stop, kill, restart, wait: cli.lifecycle)."""
 
 import sys
 
@@ -19,15 +19,17 @@ def register(sub) -> None:
                      csub.add_parser("start", help="start created or stopped containers")),):
         for p in parsers:
             p.add_argument("containers", nargs="+", metavar="CONTAINER")
-            p.add_argument("-a", "--attach", action="store_true", help="attach stdout/stderr (the default here)")
-            p.add_argument("-i", "--interactive", action="store_true", help="attach stdin")
+            p.add_argument("-a", "--attach", action="store_true", help="attach STDOUT/STDERR and forward signals")
+            p.add_argument("-i", "--interactive", action="store_true", help="attach the container's STDIN")
             p.set_defaults(handler=cmd_start)
     for p in (sub.add_parser("rm", help="remove containers"),
               csub.add_parser("rm", aliases=["remove"], help="remove containers")):
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
-        p.add_argument("-f", "--force", action="store_true", help="kill a running container first")
+        p.add_argument("-f", "--force", action="store_true", help="force the removal of a running container (uses SIGKILL)")
         p.add_argument("-v", "--volumes", action="store_true", help="accepted for Docker compatibility")
         p.set_defaults(handler=cmd_rm)
+    from rootless.cli import lifecycle
+    lifecycle.add_parsers(sub, csub)
     for p in (sub.add_parser("ps", help="list containers"),
               csub.add_parser("ls", aliases=["list", "ps"], help="list containers")):
         p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
@@ -70,11 +72,16 @@ def _create_args(p) -> None:
     p.add_argument("--tls-verify", default=None, metavar="BOOL", help="verify the registry's TLS certificate")
     p.add_argument("--network", "--net", default="host", choices=["host"],
                    help="the container shares the host's network")
+    p.add_argument("--restart", default="no", help="restart policy: no, on-failure[:max-retries], always, unless-stopped")
+    p.add_argument("--log-driver", default="", help="logging driver: json-file (default) or none")
+    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="log driver options (json-file: max-size, max-file, compress, ...)")
     p.set_defaults(handler=cmd_create)
 
 
 def _run_args(p) -> None:
     _create_args(p)
+    p.add_argument("-d", "--detach", action="store_true", help="run the container in the background and print its ID")
     p.set_defaults(handler=cmd_run)
 
 
@@ -98,11 +105,14 @@ def _options(ctx, args):
                      workdir=args.workdir, hostname=args.hostname, tty=args.tty,
                      read_only=args.read_only, privileged=args.privileged,
                      cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop), labels=labels)
+    from rootless.runtime.logopts import parse_log_opts
+    log = parse_log_opts(args.log_driver or None, args.log_opt)
     return CreateOptions(args.image, run, name=args.name, user=args.user, userns=args.userns,
                          storage_driver=args.storage_driver, auto_remove=args.rm,
                          interactive=args.interactive, init=args.init, stop_signal=args.stop_signal,
                          add_hosts=tuple(args.add_host), dns=tuple(args.dns),
-                         dns_search=tuple(args.dns_search), dns_options=tuple(args.dns_option))
+                         dns_search=tuple(args.dns_search), dns_options=tuple(args.dns_option),
+                         restart=args.restart, log=log)
 
 
 def _create(ctx, args) -> dict:
@@ -124,6 +134,16 @@ def cmd_create(ctx, args):
 def cmd_run(ctx, args):
     from rootless.runtime.start import start
     record = _create(ctx, args)
+    if getattr(args, "detach", False):
+        from rootless.runtime import lifecycle
+        try:
+            lifecycle.start_detached(ctx.paths(), record)
+        except BaseException:
+            if record.get("auto_remove"):
+                _reap(ctx)(record)
+            raise
+        out(record["id"])
+        return 0
     return start(ctx.paths(), record, interactive=args.interactive, debug=ctx.log if ctx.debug else None)
 
 
@@ -134,37 +154,41 @@ def _reap(ctx):
 
 
 def cmd_start(ctx, args):
-    from rootless.runtime import state
+    """As Docker: attached (-a/-i) the CLI runs one container in the foreground; else each
+    container is started in the background and its name printed as given."""
+    from rootless.errors import RootlessError, UsageError
+    from rootless.runtime import lifecycle, state
     from rootless.runtime.start import start
     containers = state.Containers(ctx.paths())
-    code = 0
-    for ref in args.containers:
-        record = containers.find(ref, _reap(ctx))
+    if args.attach or args.interactive:
+        if len(args.containers) > 1:
+            raise UsageError("you cannot start and attach multiple containers at once")
+        record = containers.find(args.containers[0], _reap(ctx))
+        if record["status"] in state.ACTIVE:
+            raise UsageError("container %s is already running: attach to it is not supported yet" % record["name"])
         # As Docker: stdin is attached only with `start -i`, whatever create was given.
-        code = start(ctx.paths(), record, interactive=args.interactive, debug=ctx.log if ctx.debug else None)
-    return code
-
-
-def cmd_rm(ctx, args):
-    import os
-    import signal
-    from rootless.errors import Conflict, RootlessError
-    from rootless.runtime import state
-    from rootless.runtime.start import remove
-    containers = state.Containers(ctx.paths())
+        return start(ctx.paths(), record, interactive=args.interactive, debug=ctx.log if ctx.debug else None)
     failed = None
     for ref in args.containers:
         try:
             record = containers.find(ref, _reap(ctx))
-            if record["status"] == state.RUNNING:
-                if not args.force:
-                    raise Conflict("container %s is running: stop it first, or use rm -f" % record["name"])
-                if record.get("pid"):
-                    try:
-                        os.kill(record["pid"], signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-            remove(ctx.paths(), record)
+            if record["status"] not in state.ACTIVE:
+                lifecycle.start_detached(ctx.paths(), record)
+            out(ref)
+        except RootlessError as e:
+            sys.stderr.write("rootless: error: %s\n" % e)
+            failed = e
+    return failed.exit_code if failed else 0
+
+
+def cmd_rm(ctx, args):
+    from rootless.errors import RootlessError
+    from rootless.runtime import lifecycle, state
+    containers = state.Containers(ctx.paths())
+    failed = None
+    for ref in args.containers:
+        try:
+            lifecycle.remove(ctx.paths(), containers.find(ref, _reap(ctx)), force=args.force)
             out(ref)
         except RootlessError as e:
             sys.stderr.write("rootless: error: %s\n" % e)

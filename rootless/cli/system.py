@@ -54,7 +54,7 @@ def cmd_version(ctx, args):
 
 def system_info(ctx, probe_again: bool = False) -> dict:
     from rootless import paths as paths_mod
-    from rootless.runtime import probes
+    from rootless import probes
     p = ctx.paths()
     images = []
     if os.path.exists(p.images_index):

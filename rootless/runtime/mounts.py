@@ -57,18 +57,20 @@ def secure_join(root: str, path: str) -> str:
     return os.path.join(root, *resolved)
 
 
-def plan(spec: dict, rootfs: str, cdir: str, subuid: bool) -> List[Op]:
-    """The operations for ``config.json`` ``spec``, in order."""
+def plan(spec: dict, rootfs: str, bundle: str, devpts_gid=None) -> List[Op]:
+    """The operations for ``config.json`` ``spec``, in order. Relative bind sources are
+    relative to the ``bundle`` directory; ``devpts_gid`` is the group of new ptys (the
+    tty group, where the id mapping has one)."""
     from rootless.linux import mount as m
     ops: List[Op] = [("bind", rootfs, rootfs, m.MS_REC)]
     by_dest = {mnt["destination"]: mnt for mnt in spec.get("mounts", [])}
     for mnt in spec.get("mounts", []):
         dest, kind = mnt["destination"], mnt["type"]
         flags, data = _flags(mnt.get("options", []))
-        if kind == "devpts" and subuid:
-            data += ",gid=5"  # tty group; only mapped when the sub-ids are
+        if kind == "devpts" and devpts_gid is not None:
+            data += ",gid=%d" % devpts_gid
         if kind == "bind":
-            ops.append(("bind", mnt["source"], dest, flags | m.MS_REC))
+            ops.append(("bind", os.path.join(bundle, mnt["source"]), dest, flags | m.MS_REC))
         elif kind == "sysfs":
             ops.append(("sysfs", dest, flags))
         else:
@@ -77,9 +79,6 @@ def plan(spec: dict, rootfs: str, cdir: str, subuid: bool) -> List[Op]:
             ops += [("device", "/dev/" + d, "/dev/" + d) for d in DEVICES]
             ops += [("symlink", target, "/dev/" + name) for name, target in DEV_LINKS
                     if "/dev/pts" in by_dest or name != "ptmx"]
-    for name in ("hosts", "hostname", "resolv.conf"):
-        if os.path.exists(os.path.join(cdir, name)):
-            ops.append(("bind", os.path.join(cdir, name), "/etc/" + name, 0))
     linux = spec.get("linux", {})
     ops += [("mask", p) for p in linux.get("maskedPaths", [])]
     ops += [("readonly", p) for p in linux.get("readonlyPaths", [])]

@@ -1,66 +1,78 @@
 """``start``/``run`` of a created container, in the foreground, and its removal.
 
 This is the runtime's entry point: it reads the container's record and bundle (never the
-image store), hands them to ``launch``, and records the state transitions.
+image store), hands the bundle to ``foreground``, and records the state transitions.
 """
 
-import json
 import os
 import time
+from typing import Optional
 
 from rootless import fsutil
 from rootless.errors import Conflict
 from rootless.runtime import state
 
 
-def layers_of(paths, record: dict):
-    """(diff dir, record) per layer, lowest first, from the layer metadata the store wrote."""
-    out = []
-    for diff_id in record["layers"]:
-        base = os.path.join(paths.layers, diff_id.split(":", 1)[1])
-        meta = fsutil.read_json(os.path.join(base, "meta.json")) or {}
-        out.append((os.path.join(base, "diff"), meta.get("record", {})))
-    return out
-
-
 def start(paths, record: dict, interactive: bool, debug=None) -> int:
-    """Run the container to its end; its exit code."""
-    from rootless.runtime.launch import Launch
-    from rootless.storage import rootfs
+    """Run the container to its end in the foreground; its exit code."""
+    from rootless.runtime.config import Bundle
+    from rootless.runtime.foreground import Foreground
     containers = state.Containers(paths)
-    cdir = containers.dir(record["id"])
-    with open(os.path.join(cdir, "config.json")) as f:
-        spec = json.load(f)
-    layers = layers_of(paths, record)
-    owners = None
-    if record["idmap"]["mode"] == "subuid" and not os.path.exists(os.path.join(cdir, "owners.applied")):
-        from rootless.bundle.create import effective_owners
-        owners = effective_owners(layers) or None
-    with containers.lock():
-        current = containers.find(record["id"])
-        if current["status"] == state.RUNNING:
-            raise Conflict("container %s is already running" % record["name"])
-        me = {"pid": os.getpid(), "start": state.process_start_time(os.getpid())}
-        record = containers.transition(current, state.RUNNING, monitor=me, started=time.time(),
-                                       exit_code=None, pid=None)
-    launch = Launch(spec, cdir, rootfs.get(record["driver"]), layers, record["idmap"],
-                    interactive=interactive, init=record.get("init", False),
-                    apply_owners=owners, debug=debug)
+    bundle = Bundle.load(containers.dir(record["id"]))
+    owner = state.me()
+
+    def running(r: dict) -> dict:
+        if r["status"] in state.ACTIVE:
+            raise Conflict("container %s is already running" % r["name"])
+        if r["status"] == state.REMOVING:
+            raise Conflict("container %s is being removed" % r["name"])
+        r.update(status=state.RUNNING, monitor=owner, started=time.time(), exit_code=None,
+                 finished=None, pid=None, stopped_by_user=False)
+        return r
+    record = containers.update(record["id"], running) or record
 
     def started(pid: int) -> None:
-        record["pid"] = pid
-        containers.save(record)
+        def known(r: dict) -> Optional[dict]:
+            if r["status"] != state.RUNNING:
+                return None
+            r.update(pid=pid, pid_start=state.process_start_time(pid))
+            return r
+        containers.update(record["id"], known)
     code = 125
     try:
-        code = launch.run(on_started=started)
+        code = Foreground(bundle, interactive, debug).run(on_started=started)
         return code
     except BaseException as e:
         code = getattr(e, "exit_code", 125)
         raise
     finally:
-        containers.transition(record, state.EXITED, exit_code=code, finished=time.time(), monitor=None, pid=None)
-        if record.get("auto_remove"):
-            remove(paths, record)
+        finish(containers, record, code)
+
+
+def finish(containers, record: dict, code: int) -> None:
+    """Record the exit (unless ``rm`` is removing it), and remove a ``--rm`` container. On
+    a full disk the code is left in the run dir, where readers find it."""
+    def exited(r: dict) -> Optional[dict]:
+        if r["status"] == state.REMOVING:
+            return None
+        r.update(status=state.EXITED, exit_code=code, finished=time.time(), monitor=None, pid=None)
+        return r
+    try:
+        current = containers.update(record["id"], exited)
+    except OSError:
+        _leave_code(containers.exit_file(record["id"]), code)
+        current = None
+    if current is not None and current["status"] == state.EXITED and current.get("auto_remove"):
+        remove(containers.paths, current)
+
+
+def _leave_code(path: str, code: int) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+        with open(path, "w") as f:
+            f.write("%d\n" % code)
+    except OSError:
+        pass
 
 
 def remove(paths, record: dict) -> None:
@@ -74,10 +86,17 @@ def remove(paths, record: dict) -> None:
         os.rename(cdir, trash)
     except FileNotFoundError:
         return
+    if not record.get("auto_remove"):  # wait may still ask for a --rm container's code
+        try:
+            os.unlink(containers.exit_file(record["id"]))
+        except OSError:
+            pass
     try:
         fsutil.remove_tree(trash)
     except PermissionError:
-        if record["idmap"]["mode"] != "subuid":
-            raise
+        from rootless.runtime.config import Bundle
         from rootless.runtime.launch import as_mapped_root
-        as_mapped_root(record["idmap"], lambda: fsutil.remove_tree(trash))
+        bundle = Bundle.load(trash)
+        if bundle.idmap != "subuid":
+            raise
+        as_mapped_root(bundle, lambda: fsutil.remove_tree(trash))

@@ -1,16 +1,25 @@
 """Containers on disk: ``containers/<id>/container.json``, one record each.
 
-A record holds what ``create`` decided (image, bundle options, rootfs driver, id mapping)
-and the container's state. States and the only moves between them::
+A record holds what ``create`` decided (image, bundle, options) and the container's state.
+States and the only moves between them (``TRANSITIONS``)::
 
-    created --start--> running --exit--> exited --start--> running
+               start                 exit                     start / restart
+    created ---------> running -----------------> exited ----------------------> running
+       |                 |  ^    restart policy     |
+       |                 |  +---- restarting <------+ (the monitor, while it waits)
+       |                 +--> dead (the record's owner vanished and the truth is unknown)
+       +-----------------+-------------------------> removing (rm at work; then gone)
 
-The record is written atomically (temp file, fsync, rename) and is versioned. A running
-container names the process that watches it (``monitor``: pid and start time, since a
-pid alone may be reused); when that process is gone, whoever reads the record next
-marks the container exited, and removes it if it was started with ``--rm``. New
-containers are built as ``containers/.<id>.new`` and renamed into place under
-``locks/containers.lock``, which also keeps names unique.
+Several processes write a record: the CLI (create, start, stop, rm), the monitor of a
+detached container, a foreground ``run``. Every change is made under
+``locks/containers.lock`` on a fresh read (``update``), and written atomically (temp
+file, rename) with a version. A running container names its owner (``monitor``: pid and
+start time, since a pid alone may be reused) and its first process (``pid``,
+``pid_start``); when the owner is gone, whoever reads the record next settles it:
+exited, with the code the owner left in the run dir if it could not write the record
+(a full disk), else 137 (the owner's death killed the container). Reading never needs
+free space: a settle that cannot be saved is still shown. New containers are built as
+``containers/.<id>.new`` and renamed into place under the lock, which keeps names unique.
 """
 
 import os
@@ -22,8 +31,18 @@ from rootless.errors import Conflict, NotFound, StoreError
 from rootless.paths import Paths
 
 VERSION = 1
-CREATED, RUNNING, EXITED = "created", "running", "exited"
-TRANSITIONS = {CREATED: (RUNNING,), RUNNING: (EXITED,), EXITED: (RUNNING,)}
+CREATED, RUNNING, PAUSED, RESTARTING = "created", "running", "paused", "restarting"
+EXITED, DEAD, REMOVING = "exited", "dead", "removing"
+TRANSITIONS = {
+    CREATED: (RUNNING, REMOVING),
+    RUNNING: (EXITED, RESTARTING, PAUSED, DEAD, REMOVING),
+    PAUSED: (RUNNING, EXITED, DEAD, REMOVING),
+    RESTARTING: (RUNNING, EXITED, DEAD, REMOVING),
+    EXITED: (RUNNING, RESTARTING, REMOVING),
+    DEAD: (REMOVING,),
+    REMOVING: (REMOVING,),
+}
+ACTIVE = (RUNNING, PAUSED, RESTARTING)  # a process (or its monitor) is there
 RECORD = "container.json"
 
 
@@ -46,6 +65,16 @@ def alive(monitor: Optional[dict]) -> bool:
     if not monitor:
         return False
     return process_start_time(monitor["pid"]) == monitor["start"]
+
+
+def me() -> dict:
+    """This process as a record's owner."""
+    return {"pid": os.getpid(), "start": process_start_time(os.getpid())}
+
+
+def first_process_alive(record: dict) -> bool:
+    pid = record.get("pid")
+    return bool(pid) and process_start_time(pid) == record.get("pid_start")
 
 
 class Containers:
@@ -144,23 +173,63 @@ class Containers:
         self.save(record)
         return record
 
+    def update(self, cid: str, change: Callable[[dict], Optional[dict]]) -> Optional[dict]:
+        """Re-read the record under the lock, let ``change`` edit it (or return None to
+        leave it), save it. None when the container is gone (removed meanwhile)."""
+        with self.lock():
+            record = self._read(cid)
+            if record is None:
+                return None
+            changed = change(record)
+            if changed is not None:
+                self.save(changed)
+            return record
+
+    def exit_file(self, cid: str) -> str:
+        """Where an owner that could not save the record leaves the exit code (run dir)."""
+        return os.path.join(self.paths.run, "exits", cid)
+
     def settle(self, record: dict, reap: Optional[Callable[[dict], None]] = None) -> Optional[dict]:
-        """Mark a running container whose monitor died as exited (137: it was killed);
-        remove it if it asked for --rm (via ``reap``). None when it is gone.
+        """Show the truth about an active container whose owner died: it exited (with the
+        code the owner left, else 137: its first process dies with its owner); remove it
+        if it asked for --rm (via ``reap``). None when it is gone.
 
         A dead --rm container seen by a reader that cannot remove it (no ``reap``: the name
-        check of ``create``) is shown as exited but not saved so: only a running record is
-        ever settled, and an exited --rm record would stay listed for good."""
-        if record["status"] != RUNNING or alive(record.get("monitor")):
+        check of ``create``) is shown as exited but not saved so: an exited --rm record
+        would stay listed for good."""
+        if record["status"] not in ACTIVE or alive(record.get("monitor")):
             return record
-        record.update(status=EXITED, exit_code=137, finished=time.time(), monitor=None)
+        if first_process_alive(record):
+            _kill(record["pid"])  # its owner is gone: nobody would ever reap or log it
+        code = _read_code(self.exit_file(record["id"]))
+        record.update(status=EXITED, exit_code=137 if code is None else code,
+                      finished=record.get("finished") or time.time(), monitor=None, pid=None)
         if record.get("auto_remove"):
             if reap is None:
                 return record
             reap(record)
             return None
-        self.save(record)
+        try:
+            self.save(record)
+        except OSError:
+            pass  # a full disk: shown as settled all the same, saved by a later reader
         return record
 
     def names(self) -> Dict[str, str]:
         return {r["name"]: r["id"] for r in self.all()}
+
+
+def _kill(pid: int) -> None:
+    import signal
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _read_code(path: str) -> Optional[int]:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None

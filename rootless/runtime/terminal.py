@@ -1,8 +1,8 @@
 """The host side of ``run -t`` / ``run -i``: raw mode, window size and the byte relay.
 
 The container allocates its pty inside its own devpts (so the slave's name and ownership
-make sense in there), makes the slave its controlling tty (``make_controlling_tty``) and
-hands the master to the host over an AF_UNIX socket (``send_fd`` / ``recv_fd``). The host
+make sense in there), makes the slave its controlling tty (``linux.pty``) and hands the
+master to the host with its set-up messages (``linux.sync``). The host
 puts its own terminal in raw mode (``RawMode``), copies its window size onto the master
 (``copy_winsize``, and again from a SIGWINCH handler through ``on_winch``) and runs
 ``relay`` until the container is gone. Without ``-t`` the container's stdin is the read end
@@ -39,39 +39,13 @@ import errno
 import fcntl
 import os
 import select
-import socket
 import struct
 import termios
 import time
 from typing import Callable, Optional, Tuple
 
-_INT = struct.Struct("i")
 _WINSIZE = struct.Struct("HHHH")  # rows, cols, xpixel, ypixel
 CHUNK = 65536
-
-
-def send_fd(sock: socket.socket, fd: int) -> None:
-    """Pass ``fd`` over a connected AF_UNIX socket (one data byte carries the SCM_RIGHTS)."""
-    sock.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, _INT.pack(fd))])
-
-
-def recv_fd(sock: socket.socket) -> int:
-    """The fd the peer sent with ``send_fd``, close-on-exec; OSError if none arrived."""
-    cloexec = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
-    data, ancdata, flags, _ = sock.recvmsg(1, socket.CMSG_SPACE(_INT.size), cloexec)
-    fds = []
-    for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            whole = len(payload) - len(payload) % _INT.size
-            fds.extend(n for (n,) in _INT.iter_unpack(payload[:whole]))
-    if len(fds) == 1 and not flags & socket.MSG_CTRUNC:
-        if not cloexec:
-            os.set_inheritable(fds[0], False)
-        return fds[0]
-    for fd in fds:
-        os.close(fd)
-    why = "the peer closed the socket" if not data else "the message carried %d" % len(fds)
-    raise OSError(errno.EBADMSG, "expected one file descriptor over the socket: " + why)
 
 
 class RawMode:
@@ -141,23 +115,6 @@ def on_winch(master_fd: int, tty_fd: int) -> None:
         copy_winsize(tty_fd, master_fd)
     except OSError:
         pass
-
-
-def make_controlling_tty(slave_fd: int) -> None:
-    """In the container's process: a new session whose controlling tty is ``slave_fd``,
-    which becomes fds 0, 1 and 2 (and is closed under its old number).
-
-    Job control in the container (a shell's ^C, ^Z) needs the pty as its controlling tty,
-    and a process can only acquire one as the leader of a session without one.
-    """
-    if os.getsid(0) != os.getpid():
-        os.setsid()
-    fcntl.ioctl(slave_fd, termios.TIOCSCTTY, 0)
-    for fd in (0, 1, 2):
-        if fd != slave_fd:
-            os.dup2(slave_fd, fd)
-    if slave_fd > 2:
-        os.close(slave_fd)
 
 
 def _veof(master_fd: int) -> bytes:

@@ -20,21 +20,7 @@ import shutil
 import stat
 from typing import Dict, Iterable, Optional, Tuple
 
-from rootless.fsutil import remove_tree
-
-
-def real_dir_path(dest: str, rel: str) -> Optional[str]:
-    """``dest/rel`` if every ancestor of it inside ``dest`` is a real directory, else None."""
-    path = dest
-    parts = [p for p in rel.split("/") if p]
-    for part in parts[:-1]:
-        path = os.path.join(path, part)
-        try:
-            if not stat.S_ISDIR(os.lstat(path).st_mode):
-                return None
-        except FileNotFoundError:
-            return None
-    return os.path.join(path, parts[-1]) if parts else dest
+from rootless.fsutil import real_dir_path, remove_tree
 
 
 def _is_whiteout_mark(st: os.stat_result) -> bool:

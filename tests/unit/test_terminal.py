@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from rootless.runtime.terminal import (RawMode, copy_winsize, get_winsize, make_controlling_tty,
-                                       on_winch, recv_fd, relay, send_fd, set_winsize)
+from rootless.linux import sync
+from rootless.linux.pty import make_controlling_tty
+from rootless.runtime.terminal import RawMode, copy_winsize, get_winsize, on_winch, relay, set_winsize
 
 
 class Child:
@@ -98,12 +99,14 @@ def contents(f):
     return f.read()
 
 
-def test_send_recv_fd_round_trip():
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+def test_sync_passes_an_fd_with_a_message():
+    a, b = sync.pair()
     r, w = os.pipe()
     try:
-        send_fd(a, w)
-        got = recv_fd(b)
+        sync.send(a, "pty", fds=[w])
+        message, fds = sync.recv(b, want_fds=True)
+        assert message == {"op": "pty"} and len(fds) == 1
+        got = fds[0]
         assert got not in (r, w)
         assert not os.get_inheritable(got)
         os.write(got, b"through the passed fd")
@@ -111,21 +114,12 @@ def test_send_recv_fd_round_trip():
         os.close(w)
         assert os.read(r, 100) == b"through the passed fd"
         assert os.read(r, 100) == b""  # both copies closed: the same pipe
+        a.close()
+        assert sync.recv(b) is None  # end of file once the peer is gone
     finally:
         a.close()
         b.close()
         os.close(r)
-
-
-def test_recv_fd_raises_when_no_fd_arrives():
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    with a, b:
-        a.send(b"x")
-        with pytest.raises(OSError):
-            recv_fd(b)
-        a.close()
-        with pytest.raises(OSError, match="closed"):
-            recv_fd(b)
 
 
 def test_raw_mode_sets_and_restores():

@@ -1,0 +1,92 @@
+"""An OCI bundle as the runtime reads it: ``config.json`` is its only input.
+
+The runtime acts on the runtime spec's own fields (``root``, ``mounts``, ``process``,
+``hostname``, ``linux.namespaces``, ``linux.uidMappings``/``gidMappings``,
+``maskedPaths``/``readonlyPaths``) and, for what the spec has no field for, on these
+annotations (all optional; a hand-written bundle needs none of them):
+
+==============================  ===========================================================
+``io.rootless.idmap``           id mapping strategy: ``subuid`` or ``single-uid`` (default:
+                                ``subuid`` when a map has more than one id)
+``io.rootless.rootfs.driver``   ``overlay``, ``fuse-overlayfs`` or ``copy``: who provides
+                                ``root.path``; absent: ``root.path`` is a ready directory
+``io.rootless.rootfs.layers``   JSON list of the image's layer directories, lowest first
+``io.rootless.owners``          file (in the bundle) of image file owners to apply once,
+                                when sub-ids are mapped (first start)
+``io.rootless.init``            ``true``: a small init is pid 1 (``--init``)
+==============================  ===========================================================
+
+Relative paths (``root.path``, bind mount sources, the owners file) are relative to the
+bundle directory, as the runtime spec says.
+"""
+
+import json
+import os
+from typing import List
+
+from rootless.errors import RootlessError, Unsupported
+
+IDMAP = "io.rootless.idmap"
+DRIVER = "io.rootless.rootfs.driver"
+LAYERS = "io.rootless.rootfs.layers"
+OWNERS = "io.rootless.owners"
+INIT = "io.rootless.init"
+STOP_SIGNAL = "org.opencontainers.image.stopSignal"
+
+
+class Bundle:
+    """``config.json`` of the bundle in ``path``, checked for what the runtime needs."""
+
+    def __init__(self, path: str, spec: dict):
+        self.dir, self.spec = path, spec
+        linux = spec.get("linux") or {}
+        self.annotations = spec.get("annotations") or {}
+        self.namespaces = self._namespaces(linux.get("namespaces") or [])
+        self.uid_map = linux.get("uidMappings") or _own("uid")
+        self.gid_map = linux.get("gidMappings") or _own("gid")
+        several = any(m.get("size", 1) > 1 for m in self.uid_map + self.gid_map)
+        self.idmap = self.annotations.get(IDMAP) or ("subuid" if several else "single-uid")
+        self.driver = self.annotations.get(DRIVER) or None
+        self.layers: List[str] = json.loads(self.annotations.get(LAYERS) or "[]")
+        self.root = self.path((spec.get("root") or {}).get("path") or "rootfs")
+        self.owners = self.path(self.annotations[OWNERS]) if self.annotations.get(OWNERS) else None
+        self.init = self.annotations.get(INIT) == "true"
+        self.process = spec.get("process") or {}
+        if not self.process.get("args"):
+            raise RootlessError("the bundle's config.json has no process.args")
+        self.tty = bool(self.process.get("terminal"))
+        self.stop_signal = self.annotations.get(STOP_SIGNAL) or "SIGTERM"
+
+    @classmethod
+    def load(cls, path: str) -> "Bundle":
+        try:
+            with open(os.path.join(path, "config.json")) as f:
+                spec = json.load(f)
+        except (OSError, ValueError) as e:
+            raise RootlessError("cannot read the bundle's config.json in %s: %s" % (path, e))
+        return cls(path, spec)
+
+    def path(self, rel: str) -> str:
+        return os.path.join(self.dir, rel)
+
+    def _namespaces(self, entries: List[dict]) -> List[str]:
+        from rootless.linux import ns
+        kinds = []
+        for entry in entries:
+            kind = entry.get("type")
+            if kind not in ns.FLAGS:
+                raise RootlessError("unknown namespace type %r in config.json" % kind)
+            if entry.get("path"):
+                raise Unsupported("joining the %s namespace at %s is not supported yet" % (kind, entry["path"]))
+            kinds.append(kind)
+        for needed in ("user", "mount"):
+            if needed not in kinds:
+                raise Unsupported("rootless needs a new %s namespace (add {\"type\": \"%s\"} to "
+                                  "linux.namespaces)" % (needed, needed))
+        return kinds
+
+
+def _own(kind: str) -> List[dict]:
+    """Without maps in config.json: root in the container is you (one id)."""
+    outside = os.getuid() if kind == "uid" else os.getgid()
+    return [{"containerID": 0, "hostID": outside, "size": 1}]

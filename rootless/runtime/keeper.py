@@ -1,0 +1,110 @@
+"""K, the keeper: builds a container's namespaces and root file system, then hands over.
+
+Forked by the parent (the CLI in the foreground, the monitor for ``-d``; see
+``runtime.launch`` for the whole sequence). K becomes root of a new user namespace (the
+parent writes its maps), makes a mount namespace whose mounts can never reach the host,
+mounts the rootfs (the driver's job), unshares the rest of ``linux.namespaces`` and forks
+the container's first process P as a *sibling* (``ns.fork_sibling``): P is pid 1 of the
+new pid namespace and the parent's own child, so the parent waits for it directly.
+
+The rootfs is mounted before the pid namespace exists, so that a fuse-overlayfs process
+stays outside it, invisible to the container. With fuse-overlayfs K stays, holding that
+process, until the parent kills it after P's end (both die with the parent, by their
+parent-death signal); with the other drivers K exits as soon as P's pid is sent, and the
+mounts live on in P's namespaces, which end with P's pid namespace.
+"""
+
+import os
+import signal
+import stat
+from typing import Dict, List
+
+from rootless.errors import RootlessError
+from rootless.linux import caps, mount, ns, sync
+from rootless.runtime import init
+
+
+def main(bundle, chan, parent: int, debug=None) -> int:
+    for name in init.FORWARDED:  # the parent's handlers are not ours
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    os.setsid()  # out of the terminal's process group: its ^C is for the container's
+    caps.set_pdeathsig(signal.SIGKILL)
+    # The kernel signals only for a parent that dies after the call. An orphan is adopted
+    # by init or by a subreaper (systemd --user, tmux...), so compare with the parent's pid.
+    if os.getppid() != parent:
+        return 1
+    ns.unshare(ns.CLONE_NEWUSER)
+    sync.send(chan, "map")
+    reply = sync.recv(chan)
+    sync.raise_error(reply)
+    if not reply or reply.get("op") != "mapped":
+        return 125
+    ns.unshare(ns.CLONE_NEWNS)
+    # Mounts made from here must never reach the host's namespace, whatever its
+    # propagation (the host's / may be shared).
+    mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
+    driver = _driver(bundle)
+    rootfs = driver.mount(bundle.dir, [(d, {}) for d in bundle.layers]) if driver else bundle.root
+    if not os.path.isdir(rootfs):
+        raise RootlessError("the bundle's root.path %s is not a directory" % rootfs)
+    _unshare_rest(bundle.namespaces)
+    if bundle.owners and not os.path.exists(bundle.owners + ".applied"):
+        apply_owners(rootfs, _read_owners(bundle.owners), bundle.owners + ".applied")
+    pid = ns.fork_sibling()
+    if pid == 0:
+        sync.child_main(lambda: init.main(bundle, chan, rootfs, debug), chan)
+    sync.send(chan, "pid", pid=pid)
+    chan.close()
+    if getattr(driver, "proc", None) is None:
+        return 0
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_IGN)
+    while True:  # hold fuse-overlayfs until the parent ends us
+        signal.pause()
+
+
+def _driver(bundle):
+    if not bundle.driver:
+        return None
+    from rootless.storage import rootfs
+    return rootfs.get(bundle.driver)
+
+
+def _unshare_rest(kinds: List[str]) -> None:
+    flags = 0
+    for kind in kinds:
+        if kind not in ("user", "mount"):
+            flags |= ns.FLAGS[kind]
+    try:
+        ns.unshare(flags)
+    except OSError:
+        if not flags & ns.CLONE_NEWCGROUP:
+            raise
+        ns.unshare(flags & ~ns.CLONE_NEWCGROUP)  # kernels without cgroup namespaces
+
+
+def _read_owners(path: str) -> Dict[str, List[int]]:
+    import json
+    with open(path) as f:
+        return json.load(f)
+
+
+def apply_owners(rootfs: str, owners: Dict[str, List[int]], done: str) -> None:
+    """Give image files their recorded owners, now that sub-ids are mapped (first start).
+    On overlay this copies up only those entries; chown clears set-id bits, so the mode is
+    put back."""
+    from rootless.fsutil import real_dir_path
+    for rel, (uid, gid) in sorted(owners.items()):
+        path = real_dir_path(rootfs, rel)  # never through a symlink of the image
+        if path is None:
+            continue
+        try:
+            info = os.lstat(path)
+            os.lchown(path, uid, gid)
+            if not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o6000:
+                os.chmod(path, stat.S_IMODE(info.st_mode))
+        except OSError:
+            continue  # gone in a higher layer, or an id beyond the mapped range
+    with open(done, "w"):
+        pass

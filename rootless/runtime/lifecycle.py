@@ -1,0 +1,165 @@
+"""The lifecycle verbs on a container record: start (detached), stop, kill, wait, remove.
+
+No daemon: the CLI signals a container's first process itself (it is yours, in a user
+namespace you own), and whoever owns the record (the monitor for ``-d``, a foreground
+``run``) writes the exit. A command waits for what it asked for with a deadline and
+never on a dead owner: a record whose owner is gone is settled by the reading itself.
+"""
+
+import os
+import signal
+import time
+from typing import Optional
+
+from rootless.errors import Conflict, RootlessError
+from rootless.runtime import state
+
+POLL = 0.01
+
+
+def start_detached(paths, record: dict) -> int:
+    """Have this user's monitor start the container; its first process's pid."""
+    from rootless.runtime import monitor
+    return monitor.request(paths, "start", id=record["id"])["pid"]
+
+
+def signal_number(name: str) -> int:
+    """A signal by number or name, with or without SIG, RTMIN+n/RTMAX-n (Docker's forms)."""
+    from rootless.errors import UsageError
+    text = str(name).upper()
+    text = text[3:] if text.startswith("SIG") else text
+    if text.isdigit():
+        number = int(text)
+    elif text.startswith("RTMIN+") and text[6:].isdigit():
+        number = signal.SIGRTMIN + int(text[6:])
+    elif text.startswith("RTMAX-") and text[6:].isdigit():
+        number = signal.SIGRTMAX - int(text[6:])
+    elif text in ("RTMIN", "RTMAX"):
+        number = signal.SIGRTMIN if text == "RTMIN" else signal.SIGRTMAX
+    else:
+        number = getattr(signal, "SIG" + text, 0)
+        number = int(number) if isinstance(number, signal.Signals) else 0
+    if not 0 < number < signal.NSIG:
+        raise UsageError("invalid signal: %s" % name)
+    return number
+
+
+def kill(paths, record: dict, sig: int, by_user: bool = True) -> None:
+    """Send ``sig`` to the container's first process (Docker's error if it is not running)."""
+    containers = state.Containers(paths)
+    if by_user:
+        _mark_stopped(containers, record)
+    current = containers.settle(containers._read(record["id"]) or record)
+    if current is None or current["status"] != state.RUNNING or not state.first_process_alive(current):
+        raise Conflict("cannot kill container: %s: container %s is not running" % (record["name"], record["id"]))
+    try:
+        os.kill(current["pid"], sig)
+    except ProcessLookupError:
+        pass
+
+
+def stop(paths, record: dict, timeout: Optional[int] = None, sig: Optional[int] = None) -> None:
+    """The stop signal, then SIGKILL after ``timeout`` seconds (default 10), then wait for
+    the owner to record the exit. Stopping a stopped container does nothing, as Docker."""
+    from rootless.runtime.config import Bundle
+    containers = state.Containers(paths)
+    _mark_stopped(containers, record)
+    current = containers._read(record["id"])
+    if current is None or current["status"] not in state.ACTIVE:
+        return
+    if current["status"] == state.RUNNING and state.first_process_alive(current):
+        if sig is None:
+            sig = signal_number(Bundle.load(containers.dir(record["id"])).stop_signal)
+        _signal(current, sig)
+        if not _died(current, 10 if timeout is None else timeout):
+            _signal(current, signal.SIGKILL)
+            _died(current, 10)
+    wait_settled(containers, record["id"], timeout=10)
+
+
+def wait_settled(containers, cid: str, timeout: Optional[float] = None) -> Optional[dict]:
+    """Wait until the container is neither running nor restarting (its exit recorded, or
+    its owner dead); the record then (None if it was removed)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = POLL
+    while True:
+        record = containers._read(cid)
+        if record is None:
+            return None
+        record = containers.settle(record)
+        if record is None or record["status"] not in (state.RUNNING, state.RESTARTING, state.PAUSED):
+            return record
+        if deadline is not None and time.monotonic() > deadline:
+            raise RootlessError("container %s did not stop within %d s" % (record["name"], timeout))
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.1)
+
+
+def wait_exit(paths, record: dict) -> int:
+    """``wait``: block until the container stops; its exit code."""
+    containers = state.Containers(paths)
+    last = wait_settled(containers, record["id"])
+    if last is None:
+        code = _read_code(containers.exit_file(record["id"]))
+        return 0 if code is None else code
+    return last.get("exit_code") or 0
+
+
+def remove(paths, record: dict, force: bool) -> None:
+    """``rm``: refuse a running container without ``force``; with it, kill the container,
+    wait for its processes to end, and remove it (its owner then leaves the record be)."""
+    from rootless.runtime.start import remove as remove_dir
+    containers = state.Containers(paths)
+    marked = []
+
+    def removing(r: dict) -> Optional[dict]:
+        r = containers.settle(r) or r
+        if r["status"] in state.ACTIVE and not force:
+            raise Conflict('cannot remove container "/%s": container is running: stop the container '
+                           "before removing or force remove" % r["name"])
+        marked.append(dict(r))
+        r["status"] = state.REMOVING
+        return r
+    if containers.update(record["id"], removing) is None:
+        return  # removed meanwhile
+    before = marked[0]
+    if before["status"] in state.ACTIVE and state.first_process_alive(before):
+        _signal(before, signal.SIGKILL)
+        _died(before, 10)
+    remove_dir(paths, before)
+
+
+def _mark_stopped(containers, record: dict) -> None:
+    """A container stopped (or killed) by its user is not restarted by its policy."""
+    def mark(r: dict) -> Optional[dict]:
+        if r.get("stopped_by_user"):
+            return None
+        r["stopped_by_user"] = True
+        return r
+    containers.update(record["id"], mark)
+
+
+def _signal(record: dict, sig: int) -> None:
+    if state.first_process_alive(record):
+        try:
+            os.kill(record["pid"], sig)
+        except ProcessLookupError:
+            pass
+
+
+def _died(record: dict, timeout: float) -> bool:
+    """Whether the first process is gone within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while state.first_process_alive(record):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL)
+    return True
+
+
+def _read_code(path: str) -> Optional[int]:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,545 @@
+"""The monitor: the parent of every detached container of one user, with no daemon.
+
+One monitor per user (per run dir and build of rootless), started on demand by the first
+``run -d``/``start`` and gone when its last container has ended; a later ``run -d`` starts
+a new one. Clients talk to it over ``RUN/monitor-<build>.sock`` (SOCK_SEQPACKET, the
+``linux.sync`` messages)::
+
+  CLI                              monitor                                container (P)
+  connect (spawn it if nobody listens)
+  start {root, run, id} ---------> launch.start(bundle, stdio = pipes)  --> exec
+                                   record: running, pid, monitor = itself
+         <--------- started {pid} | error {type, errno, message}
+  exit                             poll(): output -> json-file log        ...
+                                   SIGCHLD: exit code -> record; restart policy, --rm
+
+Why one process for all containers, not one per container as podman's conmon: a Python
+process costs about 0.7 MiB of private memory even when forked from a warm parent, more
+than conmon's whole footprint, so a monitor per container could never stay under
+podman's memory for 20 idle containers. The container's first process is the monitor's
+own child (the keeper forks it as a sibling, ``ns.fork_sibling``), and the keeper exits,
+so an idle container costs the monitor a few fds and a small dict.
+
+Why a fresh interpreter (``python3 -I -S`` on the same zipapp or package), not a fork of
+the CLI: the monitor outlives the CLI by hours and should hold only the modules it needs
+and none of the CLI's state (argparse, the image store). It starts once per user, so its
+~30 ms of start-up is paid by the first ``run -d`` only. It is double-forked into a session
+of its own, has no terminal, and ignores SIGHUP and SIGINT: closing the terminal or
+ending the login session that started it ends neither it nor its containers.
+
+One loop, no threads: ``poll`` over the listening socket, each container's output and a
+signal wake-up pipe (SIGCHLD). Containers die with the monitor (their parent-death signal):
+``kill -9`` of the monitor leaves their records running with a dead owner, which the next
+reader settles as exited (137, the truth: the kernel killed them). A record is only ever
+changed under its lock on a fresh read (``state.Containers.update``), since ``stop``,
+``kill`` and ``rm`` write it too.
+"""
+
+import errno
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from typing import Dict, List, Optional
+
+from rootless.linux import sync
+
+SOCKET_TIMEOUT = 120  # a start waits for fuse-overlayfs (10 s at most) and the id helpers
+RESTART_MAX_DELAY = 60.0  # Docker's: 100 ms doubling up to a minute, reset after 10 s up
+CHUNK = 65536
+
+
+def build_tag() -> str:
+    """Which build of rootless a monitor runs: a client only talks to its own."""
+    import hashlib
+    from rootless import __version__
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = here if os.path.isdir(here) else os.path.dirname(here)  # the package, or the zipapp
+    try:
+        stamp = "%d" % os.stat(code).st_mtime_ns
+    except OSError:
+        stamp = ""
+    return hashlib.sha256(("%s|%s|%s" % (__version__, code, stamp)).encode()).hexdigest()[:12]
+
+
+def socket_path(run_dir: str) -> str:
+    return os.path.join(run_dir, "monitor-%s.sock" % build_tag())
+
+
+# -- the client's side ---------------------------------------------------------------------
+
+def request(paths, op: str, **fields) -> dict:
+    """Send one request to this user's monitor (starting it if needed); its reply. An
+    ``error`` reply is raised as the exception it names."""
+    from rootless.errors import RootlessError
+    from rootless.paths import ensure_private_dir
+    ensure_private_dir(paths.run)
+    path = socket_path(paths.run)
+    fields.update(root=paths.root, run=paths.run, root_reason=paths.root_reason)
+    for attempt in range(3):
+        sock = _connect(path)
+        try:
+            sock.settimeout(SOCKET_TIMEOUT)
+            sync.send(sock, op, **fields)
+            reply = sync.recv(sock)
+        except (ConnectionResetError, BrokenPipeError):
+            reply = None
+        except socket.timeout:
+            raise RootlessError("the monitor did not answer within %d s (its log: %s)"
+                                % (SOCKET_TIMEOUT, _log_path(paths.run)))
+        finally:
+            sock.close()
+        if reply is not None:
+            sync.raise_error(reply)
+            return reply
+        # The monitor was on its way out (its last container had just ended): a new one.
+    raise RootlessError("the monitor closed the connection without answering (its log: %s)"
+                        % _log_path(paths.run))
+
+
+def _connect(path: str) -> socket.socket:
+    from rootless.errors import RootlessError
+    spawned = False
+    deadline = time.monotonic() + 10
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            sock.connect(path)
+            return sock
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+        if not spawned:
+            _spawn(path)
+            spawned = True
+        if time.monotonic() > deadline:
+            raise RootlessError("the monitor did not start within 10 s (its log: %s)"
+                                % _log_path(os.path.dirname(path)))
+        time.sleep(0.005)
+
+
+def _spawn(path: str) -> None:
+    """A new monitor: a fresh interpreter in a session of its own, which forks once more
+    (so it is no session leader) and is adopted by init or the user's subreaper."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = ("import sys; sys.path.insert(0, %r); from rootless.runtime.monitor import main; "
+            "main(%r)" % (package_parent, path))
+    log = _log_path(os.path.dirname(path))
+    pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", code], dict(os.environ),
+                         file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                                       (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+                                       (os.POSIX_SPAWN_DUP2, 1, 2)],
+                         setsid=True)
+    os.waitpid(pid, 0)  # it exits as soon as the real monitor is forked
+
+
+def _log_path(run_dir: str) -> str:
+    return os.path.join(run_dir, "monitor.log")
+
+
+# -- the monitor ---------------------------------------------------------------------------
+
+class Watched:
+    """One container the monitor is the parent of."""
+
+    def __init__(self, containers, cid: str):
+        self.containers, self.cid = containers, cid
+        self.started = None  # launch.Started
+        self.streams: Dict[int, str] = {}  # fd -> "stdout" | "stderr"
+        self.writer = None
+        self.stdin_w: Optional[int] = None
+        self.began = 0.0
+        self.code: Optional[int] = None
+        self.restart_at: Optional[float] = None
+        self.delay = 0.1
+
+
+class Monitor:
+    def __init__(self, path: str):
+        self.path = path
+        self.watched: Dict[str, Watched] = {}
+        self.by_pid: Dict[int, Watched] = {}
+        self.keepers: Dict[int, Watched] = {}
+        self.poll = select.poll()
+        self.fds: Dict[int, Watched] = {}
+        self.listener: Optional[socket.socket] = None
+        self.wake_r = self.wake_w = -1
+
+    # -- life of the monitor ---------------------------------------------------------------
+
+    def serve(self) -> None:
+        self.listener = _listen(self.path)
+        if self.listener is None:
+            return  # another monitor of this build is there
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda s, f: None)
+        self.poll.register(self.listener.fileno(), select.POLLIN)
+        self.poll.register(self.wake_r, select.POLLIN)
+        idle_since: Optional[float] = None
+        while True:
+            timeout = self._next_timeout()
+            try:
+                events = self.poll.poll(timeout)
+            except InterruptedError:
+                events = []
+            for fd, mask in events:
+                self._event(fd, mask)
+            self._reap()
+            self._due_restarts()
+            if self.watched:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > 0.5 and self._leave():
+                return
+
+    def _next_timeout(self) -> Optional[int]:
+        due = [w.restart_at for w in self.watched.values() if w.restart_at is not None]
+        if not self.watched:
+            return 200
+        if not due:
+            return None
+        return max(0, int((min(due) - time.monotonic()) * 1000) + 1)
+
+    def _leave(self) -> bool:
+        """No container left: stop listening, then serve whoever already connected."""
+        os.unlink(self.path)
+        self.listener.setblocking(False)
+        served = False
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            self._serve_client(conn)
+            served = True
+        if served or self.watched:
+            # Containers came with those requests: listen again and stay.
+            self.listener.close()
+            self.poll.unregister(self.listener.fileno())
+            self.listener = _listen(self.path)
+            if self.listener is None:
+                return not self.watched
+            self.poll.register(self.listener.fileno(), select.POLLIN)
+            return False
+        self.listener.close()
+        return True
+
+    def _event(self, fd: int, mask: int) -> None:
+        if self.listener is not None and fd == self.listener.fileno():
+            try:
+                conn, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            self._serve_client(conn)
+        elif fd == self.wake_r:
+            try:
+                while os.read(self.wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        elif fd in self.fds:
+            self._output(self.fds[fd], fd)
+
+    def _serve_client(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            try:
+                message = sync.recv(conn)
+            except OSError:
+                return
+            if not message:
+                return
+            try:
+                if message.get("op") != "start":
+                    raise ValueError("unknown request %r" % message.get("op"))
+                pid = self.start(_paths(message), message["id"])
+                sync.send(conn, "started", pid=pid)
+            except BaseException as e:
+                _log("start of %s failed: %s: %s" % (message.get("id", "?")[:12], type(e).__name__, e))
+                sync.report(conn, e)
+
+    # -- one container -----------------------------------------------------------------
+
+    def start(self, paths, cid: str) -> int:
+        from rootless.errors import Conflict
+        from rootless.runtime import state
+        containers = state.Containers(paths)
+        w = self.watched.get(cid)
+        if w is not None and w.started is not None:
+            raise Conflict("container %s is already running" % cid[:12])
+        w = w or Watched(containers, cid)
+        self._launch(w, first=True)
+        return w.started.pid
+
+    def _launch(self, w: Watched, first: bool) -> None:
+        from rootless.errors import Conflict, NotFound
+        from rootless.runtime import state
+        from rootless.runtime.config import Bundle
+        containers = w.containers
+        record = containers.find(w.cid)
+        if first and record["status"] in state.ACTIVE:
+            raise Conflict("container %s is already running" % record["name"])
+        if record["status"] == state.REMOVING:
+            raise NotFound("container %s is being removed" % record["name"])
+        if not first and record.get("stopped_by_user"):
+            raise Conflict("container %s was stopped: no restart" % record["name"])
+        bundle = Bundle.load(containers.dir(w.cid))
+        stdio, mine = self._stdio(record, bundle)
+        try:
+            from rootless.runtime import launch
+            w.started = launch.start(bundle, stdio)
+        except BaseException:
+            for fd in list(mine):
+                os.close(fd)
+            raise
+        finally:
+            for fd in stdio:
+                if fd > 2:
+                    os.close(fd)
+        w.began = time.monotonic()
+        w.writer = self._writer(record, containers.dir(w.cid))
+        self._watch(w, mine, bundle)
+        pid = w.started.pid
+        owner = state.me()
+
+        def running(r: dict) -> dict:
+            r.update(status=state.RUNNING, pid=pid, pid_start=state.process_start_time(pid),
+                     monitor=owner, started=time.time(), exit_code=None, finished=None,
+                     restart_count=r.get("restart_count", 0) + (0 if first else 1))
+            if first:
+                r["restart_count"] = 0
+                r["stopped_by_user"] = False
+            return r
+        containers.update(w.cid, running)
+
+    def _stdio(self, record: dict, bundle):
+        """(stdin, stdout, stderr) for the container, and the ends the monitor keeps."""
+        mine: Dict[int, str] = {}
+        if record.get("interactive"):
+            stdin, keep = os.pipe2(os.O_CLOEXEC)
+            mine[keep] = "stdin"  # held open, never written: the container's stdin stays open
+        else:
+            stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        if bundle.tty:  # the pty is all three; these are for the set-up's own errors
+            return (stdin, os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC),
+                    os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)), mine
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        mine[out_r], mine[err_r] = "stdout", "stderr"
+        return (stdin, out_w, err_w), mine
+
+    def _writer(self, record: dict, cdir: str):
+        log = record.get("log") or {}
+        if log.get("driver", "json-file") == "none":
+            return None
+        from rootless.runtime.logfile import Writer
+        return Writer(os.path.join(cdir, record["id"] + "-json.log"), max_size=log.get("max_size"),
+                      max_file=log.get("max_file") or 1, compress=bool(log.get("compress")))
+
+    def _watch(self, w: Watched, mine: Dict[int, str], bundle) -> None:
+        if w.started.master is not None:
+            mine[w.started.master] = "stdout"
+        for fd, stream in mine.items():
+            if stream == "stdin":
+                w.stdin_w = fd
+                continue
+            os.set_blocking(fd, False)
+            w.streams[fd] = stream
+            self.fds[fd] = w
+            self.poll.register(fd, select.POLLIN)
+        self.watched[w.cid] = w
+        self.by_pid[w.started.pid] = w
+        if w.started.keeper:
+            self.keepers[w.started.keeper] = w
+
+    def _output(self, w: Watched, fd: int) -> None:
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            if e.errno != errno.EIO:  # EIO: a pty whose every slave is closed
+                _log("reading %s of %s: %s" % (w.streams.get(fd), w.cid[:12], e))
+            data = b""
+        if data:
+            if w.writer is not None:
+                w.writer.write(w.streams[fd], data)
+            return
+        self._close_stream(w, fd)
+
+    def _close_stream(self, w: Watched, fd: int) -> None:
+        stream = w.streams.pop(fd, None)
+        if w.writer is not None and stream:
+            w.writer.eof(stream)
+        self.poll.unregister(fd)
+        del self.fds[fd]
+        os.close(fd)
+
+    def _reap(self) -> None:
+        from rootless.runtime import init, launch
+        for pid, status in launch.reap_all():
+            w = self.keepers.pop(pid, None)
+            if w is not None:
+                if w.started is not None and w.started.keeper == pid:
+                    w.started.keeper = 0  # reaped: its pid may be anyone's now
+                continue
+            w = self.by_pid.pop(pid, None)
+            if w is not None:
+                self._ended(w, init.code_of(status))
+
+    def _ended(self, w: Watched, code: int) -> None:
+        for fd in list(w.streams):  # what it wrote just before the end is still queued
+            while fd in w.streams:
+                self._output(w, fd)
+        if w.stdin_w is not None:
+            os.close(w.stdin_w)
+            w.stdin_w = None
+        if w.started.keeper:
+            self.keepers.pop(w.started.keeper, None)
+        w.started.end_keeper()
+        w.started = None
+        if w.writer is not None:
+            w.writer.close()
+        w.code = code
+        lived = time.monotonic() - w.began
+        if self._record_exit(w, code):
+            if lived >= 10:
+                w.delay = 0.1  # it ran a while: start the backoff again, as Docker
+            w.restart_at = time.monotonic() + w.delay
+            w.delay = min(w.delay * 2, RESTART_MAX_DELAY)
+        else:
+            del self.watched[w.cid]
+
+    def _record_exit(self, w: Watched, code: int) -> bool:
+        """Write the exit into the record; whether the restart policy asks for another run."""
+        from rootless.runtime import state
+        decided = []
+
+        def exited(r: dict) -> Optional[dict]:
+            if r["status"] == state.REMOVING:
+                return None  # rm is at work and will remove it
+            again = restart_wanted(r.get("restart") or {}, code, r.get("restart_count", 0),
+                                   r.get("stopped_by_user", False))
+            decided.append(again)
+            r.update(status=state.RESTARTING if again else state.EXITED, exit_code=code,
+                     finished=time.time(), monitor=state.me() if again else None, pid=None)
+            return r
+        try:
+            record = w.containers.update(w.cid, exited)
+        except OSError as e:
+            _log("recording the exit of %s: %s" % (w.cid[:12], e))
+            _leave_code(w.containers.exit_file(w.cid), code)
+            return False
+        if record is None or not decided:
+            return False
+        if not decided[0] and record.get("auto_remove"):
+            from rootless.runtime.start import remove
+            _leave_code(w.containers.exit_file(w.cid), code)  # for a `wait` that comes late
+            try:
+                remove(w.containers.paths, record)
+            except BaseException as e:
+                _log("removing %s (--rm): %s" % (w.cid[:12], e))
+        return decided[0]
+
+    def _due_restarts(self) -> None:
+        now = time.monotonic()
+        for w in list(self.watched.values()):
+            if w.restart_at is None or w.restart_at > now:
+                continue
+            w.restart_at = None
+            try:
+                self._launch(w, first=False)
+            except BaseException as e:
+                _log("restarting %s: %s: %s" % (w.cid[:12], type(e).__name__, e))
+                self.watched.pop(w.cid, None)
+                self._give_up(w, getattr(e, "exit_code", 125))
+
+    def _give_up(self, w: Watched, code: int) -> None:
+        from rootless.runtime import state
+
+        def exited(r: dict) -> Optional[dict]:
+            if r["status"] != state.RESTARTING:
+                return None
+            r.update(status=state.EXITED, exit_code=code, finished=time.time(), monitor=None, pid=None)
+            return r
+        try:
+            w.containers.update(w.cid, exited)
+        except OSError as e:
+            _log("recording the end of %s: %s" % (w.cid[:12], e))
+
+
+def restart_wanted(policy: dict, code: int, count: int, stopped_by_user: bool) -> bool:
+    """Docker's restart policies: no, on-failure[:N], always, unless-stopped (pure)."""
+    name = policy.get("name", "no")
+    if stopped_by_user or name == "no":
+        return False
+    if name == "on-failure":
+        limit = policy.get("maximum_retry_count", 0)
+        return code != 0 and (limit == 0 or count < limit)
+    return name in ("always", "unless-stopped")
+
+
+def _listen(path: str) -> Optional[socket.socket]:
+    """The listening socket, unless another live monitor holds ``path`` (None)."""
+    import fcntl
+    lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        return None
+    _LOCKS.append(lock)  # held for the monitor's whole life
+    try:
+        os.unlink(path)  # a socket left by a monitor that was killed
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.bind(path)
+    sock.listen(64)
+    return sock
+
+
+_LOCKS: List[int] = []
+
+
+def _paths(message: dict):
+    from rootless.paths import Paths
+    return Paths(message["root"], message["run"], message.get("root_reason", ""))
+
+
+def _leave_code(path: str, code: int) -> None:
+    try:
+        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+        with open(path, "w") as f:
+            f.write("%d\n" % code)
+    except OSError as e:
+        _log("leaving the exit code in %s: %s" % (path, e))
+
+
+def _log(message: str) -> None:
+    try:
+        sys.stderr.write("%s monitor %d: %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), os.getpid(), message))
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def main(path: str) -> None:
+    """Entry point of a spawned monitor (see ``_spawn``)."""
+    if os.fork():
+        os._exit(0)
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    os.chdir("/")
+    # What the containers' set-up needs, loaded once here: every container is forked
+    # from this process, and after pivot_root nothing more can be imported.
+    from rootless.runtime import config, foreground, init, keeper, launch, logfile, start, state  # noqa: F401
+    from rootless.storage import rootfs  # noqa: F401
+    try:
+        Monitor(path).serve()
+    except BaseException as e:
+        _log("stopped by %s: %s" % (type(e).__name__, e))
+        raise
