@@ -8,6 +8,7 @@ from rootless.cli import out
 def register(sub) -> None:
     container = sub.add_parser("container", help="manage containers")
     csub = container.add_subparsers(dest="container_command", metavar="COMMAND", parser_class=type(container))
+    __import__("rootless.cli.logs", fromlist=["add_parsers"]).add_parsers(sub, csub)  # logs, container logs
     for name, helptext, adder in (("create", "create a container", _create_args),
                                   ("run", "create and run a container", _run_args)):
         # add_help=False: -h is --hostname, as in Docker; --help still prints help.
