@@ -78,7 +78,7 @@ COMMAND_MODULES = {
     "import": "images", "tag": "images", "rmi": "images", "history": "images",
     "inspect": "images",
     "container": "containers", "create": "containers", "run": "containers", "start": "containers",
-    "rm": "containers", "ps": "containers",
+    "rm": "containers", "ps": "containers", "rename": "containers",
     "pull": "registry", "push": "registry", "search": "registry", "login": "login", "logout": "login",
 }
 
