@@ -163,6 +163,12 @@ def _reap(paths):
     return lambda record: remove(paths, record)
 
 
+# What a --format template is tried on before anything is listed (as Docker tries it on an
+# empty container), so that a bad template fails even when no container matches.
+_SAMPLE = {"id": "0" * 64, "name": "", "created": 0.0, "image": "", "image_id": "", "command": [],
+           "labels": {}, "status": "created"}
+
+
 def cmd_ps(ctx, args):
     from rootless import filters
     from rootless.cli import format as fmt
@@ -180,18 +186,19 @@ def cmd_ps(ctx, args):
     if args.quiet:
         out("\n".join(r["id"] if args.no_trunc else r["id"][:12] for r in shown))
         return 0
+    # As Docker, sizes are measured (a walk of each writable layer) only when asked for.
     sized = args.size or bool(args.format and re.search(r"\.Size\b", args.format))
     rows = [container_row(r, now, not args.no_trunc, refreshed_image(r, images.id_of),
                           _size(containers, r, images) if sized else None) for r in shown]
-    if not args.format or args.format == "table":
-        out(fmt.emit(rows, None, COLUMNS + ([("SIZE", "Size")] if args.size else [])))
-    else:
-        out(fmt.emit(rows, args.format, [(h, f) for f, h in HEADERS.items()]))
+    out(_emit(rows, args.format, args.size))
     return 0
 
 
-_SAMPLE = {"id": "0" * 64, "name": "", "created": 0.0, "image": "", "image_id": "", "command": [],
-           "labels": {}, "status": "created"}
+def _emit(rows, template: Optional[str], size: bool) -> str:
+    from rootless.cli import format as fmt
+    if not template or template == "table":
+        return fmt.emit(rows, None, COLUMNS + ([("SIZE", "Size")] if size else []))
+    return fmt.emit(rows, template, [(h, f) for f, h in HEADERS.items()])
 
 
 def _size(containers, r: dict, images: _Images) -> "tuple[int, int]":
