@@ -145,6 +145,26 @@ def _make_dirs_writable(top: str) -> None:
             continue
 
 
+def apparent_size(top: str) -> int:
+    """Bytes of the files and symlinks under ``top``, each hard-linked inode once and
+    directories not counted: what Docker reports as a container's writable-layer size
+    (``ps -s``, the space ``container prune`` reclaims). Unreadable parts count as empty."""
+    total, seen, stack = 0, set(), [top]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(entry.path)
+                    elif st.st_size and (st.st_dev, st.st_ino) not in seen:
+                        seen.add((st.st_dev, st.st_ino))
+                        total += st.st_size
+        except OSError:
+            continue
+    return total
+
+
 class WorkDir:
     """A private directory under ``tmp/`` that exists only while its owner holds its lock.
 

@@ -8,6 +8,7 @@ import io
 from typing import Optional
 
 from rootless.errors import SizeLimitExceeded, Unsupported
+from rootless.units import human_size  # noqa: F401  (re-exported: its callers import it from here)
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -355,17 +356,6 @@ def _read_fully(raw, n: int) -> bytes:
             break
         buf += chunk
     return buf
-
-
-def human_size(n: float) -> str:
-    """Docker's units: 1000-based, three significant digits (``5.58MB``, ``1.2GB``)."""
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"):
-        if abs(n) < 1000 or unit == "YB":
-            if unit == "B":
-                return "%dB" % n
-            return ("%.3g" % n) + unit
-        n /= 1000.0
-    return "%dB" % n
 
 
 def parse_size(text: str) -> int:

@@ -79,7 +79,7 @@ COMMAND_MODULES = {
     "inspect": "images",
     "container": "containers", "create": "containers", "run": "containers", "start": "containers",
     "rm": "containers", "ps": "containers", "stop": "containers", "kill": "containers",
-    "restart": "containers", "wait": "containers", "logs": "containers",
+    "restart": "containers", "wait": "containers", "logs": "containers", "rename": "containers",
     "pull": "registry", "push": "registry", "search": "registry", "login": "login", "logout": "login",
 }
 

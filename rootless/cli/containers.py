@@ -31,13 +31,8 @@ def register(sub) -> None:
         p.set_defaults(handler=cmd_rm)
     from rootless.cli import lifecycle
     lifecycle.add_parsers(sub, csub)
-    for p in (sub.add_parser("ps", help="list containers"),
-              csub.add_parser("ls", aliases=["list", "ps"], help="list containers")):
-        p.add_argument("-a", "--all", action="store_true", help="show all containers (default: running)")
-        p.add_argument("-q", "--quiet", action="store_true", help="only container IDs")
-        p.add_argument("--no-trunc", action="store_true", help="do not truncate output")
-        p.add_argument("--format", help="table, json, or a Go-like template")
-        p.set_defaults(handler=cmd_ps)
+    from rootless.cli import ps
+    ps.add_parsers(sub, csub)
 
 
 def _create_args(p) -> None:
@@ -195,31 +190,3 @@ def cmd_rm(ctx, args):
             sys.stderr.write("rootless: error: %s\n" % e)
             failed = e
     return failed.exit_code if failed else 0
-
-
-def cmd_ps(ctx, args):
-    import time
-    from rootless.cli.format import emit, human_duration
-    from rootless.runtime import state
-    records = state.Containers(ctx.paths()).all(_reap(ctx))
-    if not args.all:
-        records = [r for r in records if r["status"] == state.RUNNING]
-    now = time.time()
-    rows = []
-    for r in records:
-        command = " ".join(r.get("command") or [])
-        if not args.no_trunc and len(command) > 20:
-            command = command[:19] + "…"
-        if r["status"] == state.RUNNING:
-            status = "Up %s" % human_duration(now - (r.get("started") or now))
-        elif r["status"] == state.EXITED:
-            status = "Exited (%s) %s ago" % (r.get("exit_code"), human_duration(now - (r.get("finished") or now)))
-        else:
-            status = "Created"
-        rows.append({"ID": r["id"] if args.no_trunc else r["id"][:12], "Image": r["image"],
-                     "Command": '"%s"' % command, "CreatedAt": r["created"],
-                     "RunningFor": human_duration(now - r["created"]) + " ago", "Status": status,
-                     "Names": r["name"], "State": r["status"], "Labels": r.get("labels", {})})
-    out(emit(rows, args.format, quiet_field="ID", quiet=args.quiet, columns=[("CONTAINER ID", "ID"), ("IMAGE", "Image"), ("COMMAND", "Command"),
-                                  ("CREATED", "RunningFor"), ("STATUS", "Status"), ("NAMES", "Names")]))
-    return 0

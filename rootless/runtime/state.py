@@ -61,6 +61,20 @@ def process_start_time(pid: int) -> Optional[int]:
     return int(data[data.rindex(b")") + 2:].split()[19])
 
 
+def pick(records: List[dict], ref: str) -> dict:
+    """The record ``ref`` names among ``records``: by full ID, name, or unique ID prefix
+    (Docker's order)."""
+    for r in records:
+        if r["id"] == ref or r["name"] == ref.lstrip("/"):
+            return r
+    matches = [r for r in records if len(ref) >= 1 and r["id"].startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise Conflict("multiple containers match %r: give more of the ID" % ref)
+    raise NotFound("No such container: %s" % ref)
+
+
 def alive(monitor: Optional[dict]) -> bool:
     if not monitor:
         return False
@@ -117,16 +131,7 @@ class Containers:
 
     def find(self, ref: str, reap: Optional[Callable[[dict], None]] = None) -> dict:
         """By full ID, name, or unique ID prefix (Docker's order)."""
-        records = self.all(reap)
-        for r in records:
-            if r["id"] == ref or r["name"] == ref.lstrip("/"):
-                return r
-        matches = [r for r in records if len(ref) >= 1 and r["id"].startswith(ref)]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise Conflict("multiple containers match %r: give more of the ID" % ref)
-        raise NotFound("No such container: %s" % ref)
+        return pick(self.all(reap), ref)
 
     def create(self, record: dict, prepare: Callable[[str], None]) -> dict:
         """Write a new container: ``prepare(dir)`` fills its directory before it appears."""
@@ -163,6 +168,11 @@ class Containers:
                     pass  # files of sub-ids: only a remove in the user namespace can delete them
 
     def save(self, record: dict) -> None:
+        """Write ``record`` back. Its name is the one on disk: a rename may have happened
+        since it was read (a foreground run holds its record from start to exit)."""
+        current = self._read(record["id"])
+        if current is not None:
+            record["name"] = current["name"]
         fsutil.atomic_write_json(os.path.join(self.dir(record["id"]), RECORD), record, durable=False)
 
     def transition(self, record: dict, status: str, **fields) -> dict:

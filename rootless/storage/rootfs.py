@@ -31,6 +31,10 @@ class Overlay:
             os.mkdir(os.path.join(cdir, d), 0o700)
         os.chmod(os.path.join(cdir, "upper"), 0o755)
 
+    def writable(self, cdir: str) -> str:
+        """The container's own changes (its writable layer): what ``ps -s`` measures."""
+        return os.path.join(cdir, "upper")
+
     def options(self, cdir: str, layers: Layers) -> str:
         # Lower layers as paths relative to the layers directory (the caller chdirs there):
         # mount options are limited to one page, and absolute paths would fill it at ~30 layers.
@@ -103,6 +107,10 @@ class Copy:
     def mount(self, cdir: str, layers: Layers) -> str:
         return os.path.join(cdir, "rootfs")
 
+    def writable(self, cdir: str) -> str:
+        """The whole flattened copy: every byte of it is the container's own."""
+        return os.path.join(cdir, "rootfs")
+
     def release(self) -> None:
         pass
 
@@ -115,6 +123,13 @@ def get(name: str):
         return DRIVERS[name]()
     except KeyError:
         raise Unsupported("unknown storage driver %r (choose overlay, fuse-overlayfs or copy)" % name)
+
+
+def writable_size(name: str, cdir: str) -> int:
+    """Bytes in the writable layer of a container of driver ``name`` (0 if unknown)."""
+    from rootless.fsutil import apparent_size
+    driver = DRIVERS.get(name)
+    return apparent_size(driver().writable(cdir)) if driver else 0
 
 
 def choose(forced: Optional[str], probed: str, layers: Layers) -> Tuple[str, str]:

@@ -528,10 +528,10 @@ def test_env_file_hostname_labels_and_debug(crl, tmp_path):
     err = proc.stderr.decode()
     assert "driver overlay" in err or "driver copy" in err or "driver fuse-overlayfs" in err
     assert "mount plan: ('mount', 'proc', '/proc', 'proc'" in err
-    # The labels are the container's: in ps (a map, as rootless templates show one) and as
+    # The labels are the container's: in ps (Docker's .Label "k" and "k=v,..." .Labels) and as
     # label.* annotations of its bundle.
-    assert crl.out("ps", "-a", "--format", '{{.Names}} {{index .Labels "team"}} {{json .Labels}}').split("\n")[0] \
-        == 'labelled hpc {"bare":"","team":"hpc"}'
+    assert crl.out("ps", "-a", "--format", '{{.Names}} {{.Label "team"}} {{json .Labels}}').split("\n")[0] \
+        == 'labelled hpc "bare=,team=hpc"'
     cid = crl.out("ps", "-a", "-q", "--no-trunc").strip()
     annotations = bundle(crl, cid)["annotations"]
     assert (annotations["label.team"], annotations["label.bare"]) == ("hpc", "")

@@ -1,0 +1,46 @@
+"""Docker's human units (its go-units package): sizes and durations as ``docker`` prints them.
+
+One implementation for every verb: ``images`` and ``history`` (CREATED), ``ps`` (CREATED,
+STATUS, SIZE) and the prune verbs (reclaimed space) must round the same way Docker does.
+"""
+
+
+def human_size(n: float, precision: int = 3) -> str:
+    """1000-based units with ``precision`` significant digits: ``5.58MB`` (3, as ``ps -s``
+    and ``images`` print), ``5.583MB`` (4, go-units' HumanSize, as the prune verbs print)."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"):
+        if abs(n) < 1000 or unit == "YB":
+            if unit == "B":
+                return "%dB" % n
+            return ("%.*g" % (precision, n)) + unit
+        n /= 1000.0
+    return "%dB" % n
+
+
+def human_duration(seconds: float) -> str:
+    """go-units' HumanDuration: whole seconds and minutes truncated, hours rounded to the
+    nearest (``int(hours + 0.5)``), then days, weeks, months (30 days) and years."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return "%d seconds" % s
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return "%d minutes" % minutes
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return "%d hours" % hours
+    if hours < 24 * 7 * 2:
+        return "%d days" % (hours // 24)
+    if hours < 24 * 30 * 2:
+        return "%d weeks" % (hours // 24 // 7)
+    if hours < 24 * 365 * 2:
+        return "%d months" % (hours // 24 // 30)
+    return "%d years" % (int(seconds / 3600) // 24 // 365)
