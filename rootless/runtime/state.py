@@ -168,11 +168,7 @@ class Containers:
                     pass  # files of sub-ids: only a remove in the user namespace can delete them
 
     def save(self, record: dict) -> None:
-        """Write ``record`` back. Its name is the one on disk: a rename may have happened
-        since it was read (a foreground run holds its record from start to exit)."""
-        current = self._read(record["id"])
-        if current is not None:
-            record["name"] = current["name"]
+        """Write ``record`` (callers hold the lock and read it fresh: see ``update``)."""
         fsutil.atomic_write_json(os.path.join(self.dir(record["id"]), RECORD), record, durable=False)
 
     def transition(self, record: dict, status: str, **fields) -> dict:

@@ -434,17 +434,20 @@ def test_kill_9_of_the_cli_leaves_nothing(crl, driver):
         # The container's process, once its shell has exec'd the marker (just after "ready").
         [container] = settled(lambda: [pid for pid in my_processes(marker) if cmdline(pid).strip() == marker],
                               until=bool)
-        keeper = parent(container)
-        fuse = [pid for pid in my_processes("fuse-overlayfs -f") if parent(pid) == keeper]
+        # The container's first process is the CLI's own child (the keeper forked it as a
+        # sibling); with fuse-overlayfs the keeper stays, as fuse-overlayfs's parent.
+        assert parent(container) == proc.pid
+        fuse = [pid for pid in my_processes("fuse-overlayfs -f") if parent(parent(pid)) == proc.pid]
         assert len(fuse) == (driver == "fuse-overlayfs")
-        # What leftovers() looks for is there while the container runs: the CLI, the keeper,
-        # the container, fuse-overlayfs.
-        assert set(leftovers(crl, namespaces)) >= {proc.pid, keeper, container, *fuse}
+        keepers = [parent(pid) for pid in fuse]
+        # What leftovers() looks for is there while the container runs: the CLI, the
+        # container, and with fuse-overlayfs the keeper and fuse-overlayfs.
+        assert set(leftovers(crl, namespaces)) >= {proc.pid, container, *keepers, *fuse}
         proc.kill()
         proc.wait(timeout=30)
-        # The keeper dies of the CLI's death (pdeathsig), then the container and
-        # fuse-overlayfs of the keeper's: each exits a few milliseconds after the one
-        # before, so wait (with a deadline) for all of them.
+        # The container and the keeper die of the CLI's death (pdeathsig), fuse-overlayfs
+        # of the keeper's: each exits a few milliseconds after the one before, so wait
+        # (with a deadline) for all of them.
         assert settled(lambda: leftovers(crl, namespaces)) == {}
         # The next command settles the dead container: it had --rm, so it is gone.
         assert crl.out("ps", "-a", "-q") == ""
