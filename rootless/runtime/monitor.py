@@ -169,9 +169,9 @@ class Monitor:
     # -- life of the monitor ---------------------------------------------------------------
 
     def serve(self) -> None:
-        self.listener = _listen(self.path)
-        if self.listener is None:
+        if not _lock(self.path):
             return  # another monitor of this build is there
+        self.listener = _bind(self.path)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda s, f: None)
@@ -184,10 +184,12 @@ class Monitor:
                 events = self.poll.poll(timeout)
             except InterruptedError:
                 events = []
+            # A failure in one container's handling must not end the monitor: every
+            # container would die with it.
             for fd, mask in events:
-                self._event(fd, mask)
-            self._reap()
-            self._due_restarts()
+                _guarded(self._event, fd, mask)
+            _guarded(self._reap)
+            _guarded(self._due_restarts)
             if self.watched:
                 idle_since = None
             elif idle_since is None:
@@ -217,11 +219,9 @@ class Monitor:
             served = True
         if served or self.watched:
             # Containers came with those requests: listen again and stay.
-            self.listener.close()
             self.poll.unregister(self.listener.fileno())
-            self.listener = _listen(self.path)
-            if self.listener is None:
-                return not self.watched
+            self.listener.close()
+            self.listener = _bind(self.path)
             self.poll.register(self.listener.fileno(), select.POLLIN)
             return False
         self.listener.close()
@@ -370,6 +370,18 @@ class Monitor:
             return
         self._close_stream(w, fd)
 
+    def _drain(self, w: Watched, fd: int) -> None:
+        """Read what is left, up to end of file or nothing more for now; then close."""
+        while fd in w.streams:
+            try:
+                data = os.read(fd, CHUNK)
+            except (BlockingIOError, OSError):
+                data = b""
+            if not data:
+                self._close_stream(w, fd)
+            elif w.writer is not None:
+                w.writer.write(w.streams[fd], data)
+
     def _close_stream(self, w: Watched, fd: int) -> None:
         stream = w.streams.pop(fd, None)
         if w.writer is not None and stream:
@@ -391,16 +403,16 @@ class Monitor:
                 self._ended(w, init.code_of(status))
 
     def _ended(self, w: Watched, code: int) -> None:
-        for fd in list(w.streams):  # what it wrote just before the end is still queued
-            while fd in w.streams:
-                self._output(w, fd)
-        if w.stdin_w is not None:
-            os.close(w.stdin_w)
-            w.stdin_w = None
+        # The keeper first: with fuse-overlayfs it still holds the output pipes' write ends.
         if w.started.keeper:
             self.keepers.pop(w.started.keeper, None)
         w.started.end_keeper()
         w.started = None
+        for fd in list(w.streams):  # what it wrote just before the end is still queued
+            self._drain(w, fd)
+        if w.stdin_w is not None:
+            os.close(w.stdin_w)
+            w.stdin_w = None
         if w.writer is not None:
             w.writer.close()
         w.code = code
@@ -471,6 +483,14 @@ class Monitor:
             _log("recording the end of %s: %s" % (w.cid[:12], e))
 
 
+def _guarded(fn, *args) -> None:
+    try:
+        fn(*args)
+    except Exception as e:
+        import traceback
+        _log("%s failed: %s: %s\n%s" % (fn.__name__, type(e).__name__, e, traceback.format_exc()))
+
+
 def restart_wanted(policy: dict, code: int, count: int, stopped_by_user: bool) -> bool:
     """Docker's restart policies: no, on-failure[:N], always, unless-stopped (pure)."""
     name = policy.get("name", "no")
@@ -482,16 +502,20 @@ def restart_wanted(policy: dict, code: int, count: int, stopped_by_user: bool) -
     return name in ("always", "unless-stopped")
 
 
-def _listen(path: str) -> Optional[socket.socket]:
-    """The listening socket, unless another live monitor holds ``path`` (None)."""
+def _lock(path: str) -> bool:
+    """Whether we are the one monitor of this build: its lock is held for its whole life."""
     import fcntl
     lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(lock)
-        return None
-    _LOCKS.append(lock)  # held for the monitor's whole life
+        return False
+    _LOCKS.append(lock)
+    return True
+
+
+def _bind(path: str) -> socket.socket:
     try:
         os.unlink(path)  # a socket left by a monitor that was killed
     except FileNotFoundError:
