@@ -63,8 +63,15 @@ class Context:
         return paths.resolve(self.root)
 
     def store(self, **kw):
+        """The image store, told how to learn what containers use (read only when rmi,
+        prune or garbage collection asks, so commands that never ask pay nothing)."""
         from rootless.image.store import Store
-        return Store(self.paths(), debug=self.log if self.debug else None, **kw)
+        paths = self.paths()
+
+        def usage():
+            from rootless.cli.images import container_usage
+            return container_usage(paths)
+        return Store(paths, debug=self.log if self.debug else None, usage=usage, **kw)
 
     def log(self, message: str) -> None:
         sys.stderr.write("rootless: debug: %s\n" % message)

@@ -119,7 +119,10 @@ def _create(ctx, args) -> dict:
     ensure_image(store, args.image, args.pull, lambda name: pull(
         store, name, platform=args.platform, tls_verify=_tls_verify(args.tls_verify), stream=sys.stderr,
         debug=ctx.log if ctx.debug else None))
-    return create(ctx.paths(), ctx.store(), _options(ctx, args), debug=ctx.log if ctx.debug else None)
+    # Held shared from the image lookup until the record names the layers: garbage
+    # collection (exclusive) cannot remove them in between, even if rmi -f drops the image.
+    with store.ensure().writing():
+        return create(ctx.paths(), store, _options(ctx, args), debug=ctx.log if ctx.debug else None)
 
 
 def cmd_create(ctx, args):

@@ -220,18 +220,31 @@ def _rmi(sub, isub):
         p.set_defaults(handler=cmd_rmi)
 
 
+def container_usage(paths):
+    """What containers use (image IDs, running or not, and layers), for the image store,
+    which never reads container state itself. Dead ``--rm`` containers are removed on the
+    way, as ``ps`` does: they are gone, and must not keep an image."""
+    from rootless.image.removal import Usage
+    from rootless.runtime import state
+    from rootless.runtime.start import remove
+    return Usage(state.Containers(paths).all(lambda record: remove(paths, record)))
+
+
 def cmd_rmi(ctx, args):
-    from rootless.errors import RootlessError
+    """Each image in turn; the others are still removed when one fails. As Docker's CLI,
+    a missing image under ``--force`` is reported but does not fail the command."""
+    from rootless.errors import NotFound, RootlessError
     store = ctx.store()
-    in_use = store.containers_using_images()
+    usage = store.usage()
     failed, removed = None, False
     for name in args.images:
         try:
-            out("\n".join(store.remove(name, force=args.force, in_use=in_use, collect=False)))
+            out("\n".join(store.remove(name, force=args.force, usage=usage, collect=False)))
             removed = True
         except RootlessError as e:
             sys.stderr.write("rootless: error: %s\n" % e)
-            failed = e
+            if not (args.force and isinstance(e, NotFound)):
+                failed = e
     if removed:
         store.collect_garbage(blocking=False)
     return failed.exit_code if failed else 0
@@ -253,16 +266,16 @@ def cmd_prune(ctx, args):
         sys.stderr.write("WARNING! This will remove %s.\nAre you sure you want to continue? [y/N] " % what)
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
-    in_use = store.containers_using_images()
+    usage = store.usage()
     lines = []
     for rec in store.images():
-        if rec.id in in_use or (rec.repo_tags and not args.all):
-            continue
+        if rec.id in usage or (rec.repo_tags and not args.all):
+            continue  # Docker: prune never removes what a container uses, -a or not
         if args.filter:
             config = json.loads(store.read_blob(rec.id)).get("config") or {}
             if not _matches(_parse_filters(args.filter), rec, None, config, []):
                 continue
-        lines.extend(store.remove(rec.id, force=True, in_use=in_use, collect=False))
+        lines.extend(store.remove(rec.id, force=True, usage=usage, collect=False))
     freed = store.collect_garbage()
     if lines:
         out("Deleted Images:\n" + "\n".join(l[0].lower() + l[1:] for l in lines) + "\n")

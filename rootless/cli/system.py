@@ -97,7 +97,7 @@ def cmd_info(ctx, args):
 def disk_usage(store) -> list:
     from rootless.streams import human_size
     images = store.images() if os.path.exists(store.paths.images_index) else []
-    used = store.containers_using_images()
+    used = store.usage().images()
     sizes, active_layers = {}, set()
     for rec in images:
         for d in rec.layers:

@@ -62,8 +62,11 @@ LayerInfo = namedtuple("LayerInfo", "diff_id blob media_type blob_size tar_size 
 
 class Store:
     def __init__(self, paths: paths_mod.Paths, max_layer_size: Optional[int] = None,
-                 debug: Optional[Callable[[str], None]] = None):
+                 debug: Optional[Callable[[str], None]] = None, usage: Optional[Callable[[], object]] = None):
+        """``usage()`` returns what containers use (a ``removal.Usage``): rmi and prune
+        spare those images, and garbage collection spares those layers."""
         self.paths = paths
+        self._usage = usage
         self.max_layer_size = max_layer_size or _env_size("ROOTLESS_MAX_LAYER_SIZE") or DEFAULT_MAX_LAYER_SIZE
         self.debug = debug or (lambda msg: None)
         self._ready = False
@@ -355,38 +358,21 @@ class Store:
             _retag(images, record, [str(ref)])
         self.update_index(change)
 
-    def remove(self, name: str, force: bool = False, in_use: Iterable[str] = (),
-               collect: bool = True) -> List[str]:
-        """Docker's rmi: untag a name that is one of several tags, else delete the image.
+    def usage(self):
+        """What containers use (``removal.Usage``), from the provider the CLI gave; the
+        store cannot read container records itself (``image/`` never imports ``runtime/``)."""
+        from rootless.image.removal import Usage
+        return self._usage() if self._usage else Usage()
 
-        Returns the Docker-style lines: ``Untagged: ...`` and ``Deleted: ...``. With
+    def remove(self, name: str, force: bool = False, usage=None, collect: bool = True) -> List[str]:
+        """Docker's rmi (see ``removal``): untag a name, delete an image no name and no
+        container keeps. Returns Docker's ``Untagged: ...`` / ``Deleted: ...`` lines. With
         ``collect=False`` the caller collects garbage once after removing several images.
         """
-        in_use = set(in_use)
-
-        def change(images):
-            record = find_image(images, name)
-            lines = []
-            by_name = not reference.is_id_prefix(name) or _names_tag(record, name)
-            if by_name and len(record.repo_tags) > 1 and not force:
-                full = str(reference.parse(name))
-                record.repo_tags.remove(full)
-                return ["Untagged: " + reference.familiar(full)]
-            if record.id in in_use and not force:
-                raise Conflict("image %s is used by a container; remove the container first "
-                               "or use --force" % record.id[7:19])
-            if not by_name and len(record.repo_tags) > 1 and not force:
-                raise Conflict("image %s is referenced in multiple repositories (%s); "
-                               "name one, or use --force" % (record.id[7:19], ", ".join(
-                                   reference.familiar(t) for t in record.repo_tags)))
-            for t in record.repo_tags:
-                lines.append("Untagged: " + reference.familiar(t))
-            for d in record.repo_digests:
-                lines.append("Untagged: " + reference.familiar(d))
-            del images[record.id]
-            lines.append("Deleted: " + record.id)
-            return lines
-        lines = self.update_index(change)
+        from rootless.image import removal
+        usage = usage if usage is not None else self.usage()
+        lines = self.update_index(lambda images: removal.remove(
+            images, find_image(images, name), name, force, usage))
         if collect:
             self.collect_garbage(blocking=False)
         return lines
@@ -394,7 +380,12 @@ class Store:
     # -- garbage ------------------------------------------------------------------------
 
     def collect_garbage(self, blocking: bool = True) -> Dict[str, int]:
-        """Remove abandoned work, and blobs and layers no listed image references."""
+        """Remove abandoned work, and blobs and layers that neither a listed image nor a
+        container uses (a container of an image ``rmi -f ID`` deleted still needs them).
+
+        Container creation holds the GC lock shared (as loads do) from the moment it looks
+        the image up until its record names the layers, so what it uses is never collected.
+        """
         self.ensure()
         removed = {"work": 0, "blobs": 0, "layers": 0, "bytes": 0}
         gc = self.lock("gc.lock", shared=False, blocking=blocking)
@@ -402,17 +393,9 @@ class Store:
             return removed  # a load is under way; the next command will collect
         try:
             removed["work"] = fsutil.WorkDir.collect_abandoned(self.paths.tmp)
+            in_use = self.usage().layers
             with self.lock("index.lock"):
-                images = self._read_index()
-                keep_blobs, keep_layers = set(), set()
-                for rec in images.values():
-                    keep_blobs.update((rec.id, rec.manifest))
-                    for diff_id in rec.layers:
-                        keep_layers.add(paths_mod.digest_hex(diff_id))
-                        meta = fsutil.read_json(os.path.join(self.paths.layer(diff_id), "meta.json")) or {}
-                        if meta.get("blob"):
-                            keep_blobs.add(meta["blob"])
-                keep_blobs = {paths_mod.digest_hex(d) for d in keep_blobs}
+                keep_blobs, keep_layers = self._kept(self._read_index().values(), in_use)
                 for name in os.listdir(self.paths.layers):
                     if name not in keep_layers:
                         removed["bytes"] += _tree_size(os.path.join(self.paths.layers, name))
@@ -428,18 +411,18 @@ class Store:
             gc.release()
         return removed
 
-    def containers_using_images(self) -> Dict[str, List[str]]:
-        """Image ID -> container IDs, from each container's record under containers/."""
-        users: Dict[str, List[str]] = {}
-        try:
-            names = os.listdir(self.paths.containers)
-        except FileNotFoundError:
-            return users
-        for name in names:
-            rec = fsutil.read_json(os.path.join(self.paths.containers, name, "container.json"))
-            if rec and rec.get("image_id"):
-                users.setdefault(rec["image_id"], []).append(name)
-        return users
+    def _kept(self, records: Iterable[ImageRecord], layers_in_use: Iterable[str]):
+        """(blob hexes, layer hexes) to keep: those of the images, and the layers (with any
+        blob a layer keeps to reproduce itself) that containers use."""
+        blobs, layers = set(), set(layers_in_use)
+        for rec in records:
+            blobs.update((rec.id, rec.manifest))
+            layers.update(rec.layers)
+        for diff_id in layers:
+            meta = fsutil.read_json(os.path.join(self.paths.layer(diff_id), "meta.json")) or {}
+            if meta.get("blob"):
+                blobs.add(meta["blob"])
+        return {paths_mod.digest_hex(d) for d in blobs}, {paths_mod.digest_hex(d) for d in layers}
 
 
 def find_image(images: Dict[str, ImageRecord], name: str) -> ImageRecord:
@@ -461,13 +444,6 @@ def find_image(images: Dict[str, ImageRecord], name: str) -> ImageRecord:
         if len(matches) > 1:
             raise Conflict("image ID prefix %r is ambiguous; give more characters" % name)
     raise NotFound("no such image: %s" % name)
-
-
-def _names_tag(record: ImageRecord, name: str) -> bool:
-    try:
-        return str(reference.parse(name)) in record.repo_tags
-    except Exception:
-        return False
 
 
 def _retag(images: Dict[str, ImageRecord], record: ImageRecord, tags: Iterable[str]) -> None:
