@@ -51,14 +51,19 @@ def new_id() -> str:
 
 
 def process_start_time(pid: int) -> Optional[int]:
-    """The start time of ``pid`` in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    """The start time of ``pid`` in clock ticks since boot (field 22 of /proc/PID/stat);
+    None when there is no such process, or only its zombie (it has ended: a zombie whose
+    parent is gone may wait for good where pid 1 does not reap)."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             data = f.read()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    return int(data[data.rindex(b")") + 2:].split()[19])
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
 
 
 def pick(records: List[dict], ref: str) -> dict:
