@@ -8,6 +8,7 @@ driver, the image's layers) is made here, once, and recorded in ``container.json
 
 import json
 import os
+import re
 import time
 from typing import List, Optional, Tuple
 
@@ -96,17 +97,31 @@ OWNERS_FILE = "owners.json"
 
 
 def restart_policy(text: str, auto_remove: bool) -> dict:
-    """``--restart no|always|unless-stopped|on-failure[:N]`` as Docker parses it (pure)."""
-    name, sep, count = (text or "no").partition(":")
-    if name not in ("no", "always", "unless-stopped", "on-failure"):
-        raise UsageError("invalid restart policy %r: use no, always, unless-stopped or on-failure[:max-retries]" % text)
-    if sep and name != "on-failure":
-        raise UsageError("invalid restart policy %r: maximum retry count can only be used with 'on-failure'" % text)
-    if sep and (not count.isdigit()):
-        raise UsageError("invalid restart policy %r: the maximum retry count must be a number >= 0" % text)
+    """``--restart no|always|unless-stopped|on-failure[:N]`` as Docker checks it (pure):
+    the client's syntax (docker/cli opts.ParseRestartPolicy, strconv.Atoi for the count),
+    its ``--rm`` conflict, then the daemon's ValidateRestartPolicy, with their wording."""
+    name, sep, count_text = (text or "").partition(":")
+    if sep and not name:
+        raise UsageError("invalid restart policy format: no policy provided before colon")
+    count = 0
+    if count_text:
+        if not re.match(r"[+-]?[0-9]+\Z", count_text):
+            raise UsageError("invalid restart policy format: maximum retry count must be an integer")
+        count = int(count_text)
+    name = name or "no"
     if auto_remove and name != "no":
-        raise UsageError("conflicting options: cannot use the --restart option with the --rm option")
-    return {"name": name, "maximum_retry_count": int(count) if sep else 0}
+        raise UsageError("conflicting options: cannot specify both --restart and --rm")
+    if name in ("no", "always", "unless-stopped"):
+        if count:
+            raise UsageError("invalid restart policy: maximum retry count can only be used with "
+                             "'on-failure'" + (" and cannot be negative" if count < 0 else ""))
+    elif name == "on-failure":
+        if count < 0:
+            raise UsageError("invalid restart policy: maximum retry count cannot be negative")
+    else:
+        raise UsageError("invalid restart policy: unknown policy '%s'; use one of 'no', 'always', "
+                         "'on-failure', or 'unless-stopped'" % name)
+    return {"name": name, "maximum_retry_count": count}
 
 
 def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs: List[str],
