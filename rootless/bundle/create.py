@@ -76,6 +76,9 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
         "idmap": strategy.name, "auto_remove": opts.auto_remove, "interactive": opts.interactive,
         "init": opts.init, "command": bundle["process"]["args"], "labels": dict(run.labels or {}),
         "restart": restart_policy(opts.restart, opts.auto_remove), "log": opts.log,
+        # Docker's Config.StopSignal: set only by --stop-signal or the image; `kill` with
+        # another signal then does not cancel the restart policy (runtime.lifecycle.kill).
+        "stop_signal": stop_signal if (opts.stop_signal or config.get("config", {}).get("StopSignal")) else "",
     }
 
     def prepare(cdir: str) -> None:

@@ -284,7 +284,7 @@ class Monitor:
             raise Conflict("container %s is already running" % record["name"])
         if record["status"] == state.REMOVING:
             raise NotFound("container %s is being removed" % record["name"])
-        if not first and record.get("stopped_by_user"):
+        if not first and record.get("restart_cancelled"):
             raise Conflict("container %s was stopped: no restart" % record["name"])
         bundle = Bundle.load(containers.dir(w.cid))
         stdio, mine = self._stdio(record, bundle)
@@ -311,7 +311,7 @@ class Monitor:
                      restart_count=r.get("restart_count", 0) + (0 if first else 1))
             if first:
                 r["restart_count"] = 0
-                r["stopped_by_user"] = False
+                r["stopped_by_user"] = r["restart_cancelled"] = False
             return r
         containers.update(w.cid, running)
 
@@ -422,7 +422,7 @@ class Monitor:
             if r["status"] == state.REMOVING:
                 return None  # rm is at work and will remove it
             again = restart_wanted(r.get("restart") or {}, code, r.get("restart_count", 0),
-                                   r.get("stopped_by_user", False))
+                                   r.get("stopped_by_user", False), r.get("restart_cancelled", False))
             decided.append(again)
             r.update(status=state.RESTARTING if again else state.EXITED, exit_code=code,
                      finished=time.time(), monitor=state.me() if again else None, pid=None)
@@ -455,7 +455,9 @@ class Monitor:
             except BaseException as e:
                 _log("restarting %s: %s: %s" % (w.cid[:12], type(e).__name__, e))
                 self.watched.pop(w.cid, None)
-                self._give_up(w, getattr(e, "exit_code", 125))
+                from rootless.errors import Conflict
+                # Stopped or killed between two runs: the last run's code stands.
+                self._give_up(w, w.code if isinstance(e, Conflict) else getattr(e, "exit_code", 125))
 
     def _give_up(self, w: Watched, code: int) -> None:
         from rootless.runtime import state
@@ -471,15 +473,19 @@ class Monitor:
             _log("recording the end of %s: %s" % (w.cid[:12], e))
 
 
-def restart_wanted(policy: dict, code: int, count: int, stopped_by_user: bool) -> bool:
-    """Docker's restart policies: no, on-failure[:N], always, unless-stopped (pure)."""
+def restart_wanted(policy: dict, code: int, count: int, stopped_by_user: bool,
+                   cancelled: bool = False) -> bool:
+    """Docker's restart policies, as its restartmanager.ShouldRestart (pure): nothing once
+    cancelled (a stop, most kills); ``unless-stopped`` not after any kill by the user."""
     name = policy.get("name", "no")
-    if stopped_by_user or name == "no":
+    if cancelled or name == "no":
         return False
     if name == "on-failure":
         limit = policy.get("maximum_retry_count", 0)
         return code != 0 and (limit == 0 or count < limit)
-    return name in ("always", "unless-stopped")
+    if name == "unless-stopped":
+        return not stopped_by_user
+    return name == "always"
 
 
 def _listen(path: str) -> Optional[socket.socket]:

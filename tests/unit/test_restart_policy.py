@@ -44,3 +44,30 @@ def test_rm_conflicts_with_any_policy_but_no():
     # The client's syntax is checked before the conflict, as docker run does.
     with pytest.raises(UsageError, match="must be an integer"):
         restart_policy("on-failure:x", True)
+
+
+def test_restart_wanted_as_dockers_restartmanager():
+    from rootless.runtime.monitor import restart_wanted
+    on3 = {"name": "on-failure", "maximum_retry_count": 2}
+    assert restart_wanted(on3, 3, 0, False) and restart_wanted(on3, 3, 1, False)
+    assert not restart_wanted(on3, 3, 2, False)
+    assert not restart_wanted({"name": "on-failure"}, 0, 0, False)
+    assert restart_wanted({"name": "on-failure"}, 1, 99, False)
+    assert restart_wanted({"name": "always"}, 0, 5, False)
+    # A kill that did not cancel (another signal than a configured stop signal):
+    # always restarts, unless-stopped does not.
+    assert restart_wanted({"name": "always"}, 0, 0, True)
+    assert not restart_wanted({"name": "unless-stopped"}, 0, 0, True)
+    assert restart_wanted({"name": "unless-stopped"}, 0, 0, False)
+    for name in ("always", "unless-stopped", "on-failure"):
+        assert not restart_wanted({"name": name}, 1, 0, True, cancelled=True)
+    assert not restart_wanted({"name": "no"}, 1, 0, False)
+
+
+def test_which_kills_cancel_the_policy():
+    import signal
+    from rootless.runtime.lifecycle import cancels_restart
+    assert cancels_restart(signal.SIGKILL, "SIGUSR1")
+    assert cancels_restart(signal.SIGHUP, "")  # no stop signal configured: any signal
+    assert cancels_restart(signal.SIGUSR1, "SIGUSR1")
+    assert not cancels_restart(signal.SIGHUP, "SIGUSR1")
