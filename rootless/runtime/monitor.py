@@ -153,6 +153,7 @@ class Watched:
         self.code: Optional[int] = None
         self.restart_at: Optional[float] = None
         self.delay = 0.1
+        self.reported = (None, 0)  # the log error and lost lines last left for `logs`
 
 
 class Monitor:
@@ -301,6 +302,9 @@ class Monitor:
                     os.close(fd)
         w.began = time.monotonic()
         w.writer = self._writer(record, containers.dir(w.cid))
+        w.reported = (None, 0)
+        if w.writer is not None:
+            self._report_loss(w)  # it could not even open the file
         self._watch(w, mine, bundle)
         pid = w.started.pid
         owner = state.me()
@@ -367,13 +371,28 @@ class Monitor:
         if data:
             if w.writer is not None:
                 w.writer.write(w.streams[fd], data)
+                self._report_loss(w)
             return
         self._close_stream(w, fd)
+
+    def _report_loss(self, w: Watched) -> None:
+        """Leave the writer's first error, and its count of lost lines, where ``logs``
+        finds them (runtime.logloss): rewritten only when the count changed."""
+        writer = w.writer
+        if writer.error is None or (writer.error, writer.lost_lines) == w.reported:
+            return
+        from rootless.runtime import logloss
+        try:
+            logloss.leave(w.containers.paths.run, w.cid, writer.error, writer.lost_lines, writer.lost_bytes)
+        except OSError as e:
+            _log("reporting the log errors of %s: %s" % (w.cid[:12], e))
+        w.reported = (writer.error, writer.lost_lines)
 
     def _close_stream(self, w: Watched, fd: int) -> None:
         stream = w.streams.pop(fd, None)
         if w.writer is not None and stream:
             w.writer.eof(stream)
+            self._report_loss(w)
         self.poll.unregister(fd)
         del self.fds[fd]
         os.close(fd)
@@ -403,6 +422,7 @@ class Monitor:
         w.started = None
         if w.writer is not None:
             w.writer.close()
+            self._report_loss(w)
         w.code = code
         lived = time.monotonic() - w.began
         if self._record_exit(w, code):

@@ -87,6 +87,8 @@ def remove(paths, record: dict) -> None:
         os.rename(cdir, trash)
     except FileNotFoundError:
         return
+    from rootless.runtime import logloss
+    logloss.clear(paths.run, record["id"])
     if not record.get("auto_remove"):  # wait may still ask for a --rm container's code
         try:
             os.unlink(containers.exit_file(record["id"]))
