@@ -6,6 +6,7 @@ namespace you own), and whoever owns the record (the monitor for ``-d``, a foreg
 never on a dead owner: a record whose owner is gone is settled by the reading itself.
 """
 
+import errno
 import os
 import signal
 import time
@@ -125,8 +126,14 @@ def remove(paths, record: dict, force: bool) -> None:
         marked.append(dict(r))
         r["status"] = state.REMOVING
         return r
-    if containers.update(record["id"], removing) is None:
-        return  # removed meanwhile
+    try:
+        if containers.update(record["id"], removing) is None:
+            return  # removed meanwhile
+    except OSError as e:
+        # A full disk cannot take the mark; the rename that begins the removal (which
+        # needs no space) claims the container instead, so rm still frees the disk.
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not marked:
+            raise
     before = marked[0]
     if before["status"] in state.ACTIVE and state.first_process_alive(before):
         _signal(before, signal.SIGKILL)
