@@ -82,11 +82,9 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
     }
 
     def prepare(cdir: str) -> None:
-        with open(os.path.join(cdir, "config.json"), "w") as f:
-            json.dump(bundle, f, indent=1)
+        _write(cdir, "config.json", json.dumps(bundle, indent=1), mode=None)
         if owners:
-            with open(os.path.join(cdir, OWNERS_FILE), "w") as f:
-                json.dump(owners, f)
+            _write(cdir, OWNERS_FILE, json.dumps(owners), mode=None)
         _write(cdir, "hostname", hostname + "\n")
         _write(cdir, "hosts", hosts_file(hostname, cid, opts.add_hosts))
         _write(cdir, "resolv.conf", resolv_conf(_host_resolv(), opts.dns, opts.dns_search, opts.dns_options))
@@ -145,10 +143,17 @@ def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs
         annotations[rc.OWNERS] = OWNERS_FILE
 
 
-def _write(cdir: str, name: str, text: str) -> None:
-    with open(os.path.join(cdir, name), "w") as f:
-        f.write(text)
-    os.chmod(os.path.join(cdir, name), 0o644)
+def _write(cdir: str, name: str, text: str, mode: Optional[int] = 0o644) -> None:
+    """A bundle file; an error names it (a write's own error, ENOSPC on a full disk,
+    carries no file name)."""
+    path = os.path.join(cdir, name)
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
+    if mode is not None:
+        os.chmod(path, mode)
 
 
 def _check_name(name: str) -> None:
