@@ -8,6 +8,7 @@ driver, the image's layers) is made here, once, and recorded in ``container.json
 
 import json
 import os
+import re
 import time
 from typing import List, Optional, Tuple
 
@@ -75,14 +76,15 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
         "idmap": strategy.name, "auto_remove": opts.auto_remove, "interactive": opts.interactive,
         "init": opts.init, "command": bundle["process"]["args"], "labels": dict(run.labels or {}),
         "restart": restart_policy(opts.restart, opts.auto_remove), "log": opts.log,
+        # Docker's Config.StopSignal: set only by --stop-signal or the image; `kill` with
+        # another signal then does not cancel the restart policy (runtime.lifecycle.kill).
+        "stop_signal": stop_signal if (opts.stop_signal or config.get("config", {}).get("StopSignal")) else "",
     }
 
     def prepare(cdir: str) -> None:
-        with open(os.path.join(cdir, "config.json"), "w") as f:
-            json.dump(bundle, f, indent=1)
+        _write(cdir, "config.json", json.dumps(bundle, indent=1), mode=None)
         if owners:
-            with open(os.path.join(cdir, OWNERS_FILE), "w") as f:
-                json.dump(owners, f)
+            _write(cdir, OWNERS_FILE, json.dumps(owners), mode=None)
         _write(cdir, "hostname", hostname + "\n")
         _write(cdir, "hosts", hosts_file(hostname, cid, opts.add_hosts))
         _write(cdir, "resolv.conf", resolv_conf(_host_resolv(), opts.dns, opts.dns_search, opts.dns_options))
@@ -96,17 +98,31 @@ OWNERS_FILE = "owners.json"
 
 
 def restart_policy(text: str, auto_remove: bool) -> dict:
-    """``--restart no|always|unless-stopped|on-failure[:N]`` as Docker parses it (pure)."""
-    name, sep, count = (text or "no").partition(":")
-    if name not in ("no", "always", "unless-stopped", "on-failure"):
-        raise UsageError("invalid restart policy %r: use no, always, unless-stopped or on-failure[:max-retries]" % text)
-    if sep and name != "on-failure":
-        raise UsageError("invalid restart policy %r: maximum retry count can only be used with 'on-failure'" % text)
-    if sep and (not count.isdigit()):
-        raise UsageError("invalid restart policy %r: the maximum retry count must be a number >= 0" % text)
+    """``--restart no|always|unless-stopped|on-failure[:N]`` as Docker checks it (pure):
+    the client's syntax (docker/cli opts.ParseRestartPolicy, strconv.Atoi for the count),
+    its ``--rm`` conflict, then the daemon's ValidateRestartPolicy, with their wording."""
+    name, sep, count_text = (text or "").partition(":")
+    if sep and not name:
+        raise UsageError("invalid restart policy format: no policy provided before colon")
+    count = 0
+    if count_text:
+        if not re.match(r"[+-]?[0-9]+\Z", count_text):
+            raise UsageError("invalid restart policy format: maximum retry count must be an integer")
+        count = int(count_text)
+    name = name or "no"
     if auto_remove and name != "no":
-        raise UsageError("conflicting options: cannot use the --restart option with the --rm option")
-    return {"name": name, "maximum_retry_count": int(count) if sep else 0}
+        raise UsageError("conflicting options: cannot specify both --restart and --rm")
+    if name in ("no", "always", "unless-stopped"):
+        if count:
+            raise UsageError("invalid restart policy: maximum retry count can only be used with "
+                             "'on-failure'" + (" and cannot be negative" if count < 0 else ""))
+    elif name == "on-failure":
+        if count < 0:
+            raise UsageError("invalid restart policy: maximum retry count cannot be negative")
+    else:
+        raise UsageError("invalid restart policy: unknown policy '%s'; use one of 'no', 'always', "
+                         "'on-failure', or 'unless-stopped'" % name)
+    return {"name": name, "maximum_retry_count": count}
 
 
 def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs: List[str],
@@ -127,10 +143,17 @@ def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs
         annotations[rc.OWNERS] = OWNERS_FILE
 
 
-def _write(cdir: str, name: str, text: str) -> None:
-    with open(os.path.join(cdir, name), "w") as f:
-        f.write(text)
-    os.chmod(os.path.join(cdir, name), 0o644)
+def _write(cdir: str, name: str, text: str, mode: Optional[int] = 0o644) -> None:
+    """A bundle file; an error names it (a write's own error, ENOSPC on a full disk,
+    carries no file name)."""
+    path = os.path.join(cdir, name)
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, path) from None
+    if mode is not None:
+        os.chmod(path, mode)
 
 
 def _check_name(name: str) -> None:

@@ -61,7 +61,18 @@ def cmd_logs(ctx, args) -> int:
             out.add(entry)
     finally:
         out.flush()
+    _warn_lost(containers.paths.run, record)
     return 0
+
+
+def _warn_lost(run_dir: str, record: dict) -> None:
+    """What the monitor could not write to this log (a full disk), as one line after the
+    output: the log alone cannot tell that lines are missing from it."""
+    from rootless.runtime import logloss
+    text = logloss.warning(run_dir, record["id"])
+    if text:
+        sys.stderr.write("rootless: warning: container %s: %s\n" % (record["name"], text))
+        sys.stderr.flush()
 
 
 def still_running(containers, cid: str):

@@ -6,6 +6,7 @@ namespace you own), and whoever owns the record (the monitor for ``-d``, a foreg
 never on a dead owner: a record whose owner is gone is settled by the reading itself.
 """
 
+import errno
 import os
 import signal
 import time
@@ -45,11 +46,16 @@ def signal_number(name: str) -> int:
 
 
 def kill(paths, record: dict, sig: int, by_user: bool = True) -> None:
-    """Send ``sig`` to the container's first process (Docker's error if it is not running)."""
+    """Send ``sig`` to the container's first process (Docker's error if it is not running).
+    As dockerd's killWithSignal: any kill marks the container stopped by its user (so
+    ``unless-stopped`` does not restart it), and cancels its restart policy altogether
+    unless a stop signal was configured and ``sig`` is another one (see cancels_restart)."""
     containers = state.Containers(paths)
     if by_user:
-        _mark_stopped(containers, record)
+        _mark_stopped(containers, record, cancel=cancels_restart(sig, record.get("stop_signal") or ""))
     current = containers.settle(containers._read(record["id"]) or record)
+    if by_user and current is not None and current["status"] == state.RESTARTING:
+        return  # as dockerd: between two runs, the mark above is all a kill has to do
     if current is None or current["status"] != state.RUNNING or not state.first_process_alive(current):
         raise Conflict("cannot kill container: %s: container %s is not running" % (record["name"], record["id"]))
     try:
@@ -120,8 +126,14 @@ def remove(paths, record: dict, force: bool) -> None:
         marked.append(dict(r))
         r["status"] = state.REMOVING
         return r
-    if containers.update(record["id"], removing) is None:
-        return  # removed meanwhile
+    try:
+        if containers.update(record["id"], removing) is None:
+            return  # removed meanwhile
+    except OSError as e:
+        # A full disk cannot take the mark; the rename that begins the removal (which
+        # needs no space) claims the container instead, so rm still frees the disk.
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT) or not marked:
+            raise
     before = marked[0]
     if before["status"] in state.ACTIVE and state.first_process_alive(before):
         _signal(before, signal.SIGKILL)
@@ -129,12 +141,23 @@ def remove(paths, record: dict, force: bool) -> None:
     remove_dir(paths, before)
 
 
-def _mark_stopped(containers, record: dict) -> None:
-    """A container stopped (or killed) by its user is not restarted by its policy."""
+def cancels_restart(sig: int, configured_stop_signal: str) -> bool:
+    """Whether ``kill -s sig`` ends the restart policy (dockerd's ExitOnNext): SIGKILL, any
+    signal when no stop signal was configured, or the configured one (pure)."""
+    if sig == signal.SIGKILL or not configured_stop_signal:
+        return True
+    return sig == signal_number(configured_stop_signal)
+
+
+def _mark_stopped(containers, record: dict, cancel: bool = True) -> None:
+    """A container stopped (or killed) by its user: ``unless-stopped`` does not restart it
+    (dockerd's HasBeenManuallyStopped) and, with ``cancel``, no policy does (ExitOnNext:
+    every stop, and most kills). Both last until the next ``start``."""
     def mark(r: dict) -> Optional[dict]:
-        if r.get("stopped_by_user"):
+        if r.get("stopped_by_user") and (r.get("restart_cancelled") or not cancel):
             return None
         r["stopped_by_user"] = True
+        r["restart_cancelled"] = bool(r.get("restart_cancelled") or cancel)
         return r
     containers.update(record["id"], mark)
 

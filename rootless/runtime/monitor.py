@@ -153,6 +153,7 @@ class Watched:
         self.code: Optional[int] = None
         self.restart_at: Optional[float] = None
         self.delay = 0.1
+        self.reported = (None, 0)  # the log error and lost lines last left for `logs`
 
 
 class Monitor:
@@ -284,7 +285,7 @@ class Monitor:
             raise Conflict("container %s is already running" % record["name"])
         if record["status"] == state.REMOVING:
             raise NotFound("container %s is being removed" % record["name"])
-        if not first and record.get("stopped_by_user"):
+        if not first and record.get("restart_cancelled"):
             raise Conflict("container %s was stopped: no restart" % record["name"])
         bundle = Bundle.load(containers.dir(w.cid))
         stdio, mine = self._stdio(record, bundle)
@@ -301,6 +302,9 @@ class Monitor:
                     os.close(fd)
         w.began = time.monotonic()
         w.writer = self._writer(record, containers.dir(w.cid))
+        w.reported = (None, 0)
+        if w.writer is not None:
+            self._report_loss(w)  # it could not even open the file
         self._watch(w, mine, bundle)
         pid = w.started.pid
         owner = state.me()
@@ -311,7 +315,7 @@ class Monitor:
                      restart_count=r.get("restart_count", 0) + (0 if first else 1))
             if first:
                 r["restart_count"] = 0
-                r["stopped_by_user"] = False
+                r["stopped_by_user"] = r["restart_cancelled"] = False
             return r
         containers.update(w.cid, running)
 
@@ -367,6 +371,7 @@ class Monitor:
         if data:
             if w.writer is not None:
                 w.writer.write(w.streams[fd], data)
+                self._report_loss(w)
             return
         self._close_stream(w, fd)
 
@@ -382,10 +387,24 @@ class Monitor:
             elif w.writer is not None:
                 w.writer.write(w.streams[fd], data)
 
+    def _report_loss(self, w: Watched) -> None:
+        """Leave the writer's first error, and its count of lost lines, where ``logs``
+        finds them (runtime.logloss): rewritten only when the count changed."""
+        writer = w.writer
+        if writer.error is None or (writer.error, writer.lost_lines) == w.reported:
+            return
+        from rootless.runtime import logloss
+        try:
+            logloss.leave(w.containers.paths.run, w.cid, writer.error, writer.lost_lines, writer.lost_bytes)
+        except OSError as e:
+            _log("reporting the log errors of %s: %s" % (w.cid[:12], e))
+        w.reported = (writer.error, writer.lost_lines)
+
     def _close_stream(self, w: Watched, fd: int) -> None:
         stream = w.streams.pop(fd, None)
         if w.writer is not None and stream:
             w.writer.eof(stream)
+            self._report_loss(w)
         self.poll.unregister(fd)
         del self.fds[fd]
         os.close(fd)
@@ -415,6 +434,7 @@ class Monitor:
             w.stdin_w = None
         if w.writer is not None:
             w.writer.close()
+            self._report_loss(w)
         w.code = code
         lived = time.monotonic() - w.began
         if self._record_exit(w, code):
@@ -434,7 +454,7 @@ class Monitor:
             if r["status"] == state.REMOVING:
                 return None  # rm is at work and will remove it
             again = restart_wanted(r.get("restart") or {}, code, r.get("restart_count", 0),
-                                   r.get("stopped_by_user", False))
+                                   r.get("stopped_by_user", False), r.get("restart_cancelled", False))
             decided.append(again)
             r.update(status=state.RESTARTING if again else state.EXITED, exit_code=code,
                      finished=time.time(), monitor=state.me() if again else None, pid=None)
@@ -467,7 +487,9 @@ class Monitor:
             except BaseException as e:
                 _log("restarting %s: %s: %s" % (w.cid[:12], type(e).__name__, e))
                 self.watched.pop(w.cid, None)
-                self._give_up(w, getattr(e, "exit_code", 125))
+                from rootless.errors import Conflict
+                # Stopped or killed between two runs: the last run's code stands.
+                self._give_up(w, w.code if isinstance(e, Conflict) else getattr(e, "exit_code", 125))
 
     def _give_up(self, w: Watched, code: int) -> None:
         from rootless.runtime import state
@@ -491,15 +513,19 @@ def _guarded(fn, *args) -> None:
         _log("%s failed: %s: %s\n%s" % (fn.__name__, type(e).__name__, e, traceback.format_exc()))
 
 
-def restart_wanted(policy: dict, code: int, count: int, stopped_by_user: bool) -> bool:
-    """Docker's restart policies: no, on-failure[:N], always, unless-stopped (pure)."""
+def restart_wanted(policy: dict, code: int, count: int, stopped_by_user: bool,
+                   cancelled: bool = False) -> bool:
+    """Docker's restart policies, as its restartmanager.ShouldRestart (pure): nothing once
+    cancelled (a stop, most kills); ``unless-stopped`` not after any kill by the user."""
     name = policy.get("name", "no")
-    if stopped_by_user or name == "no":
+    if cancelled or name == "no":
         return False
     if name == "on-failure":
         limit = policy.get("maximum_retry_count", 0)
         return code != 0 and (limit == 0 or count < limit)
-    return name in ("always", "unless-stopped")
+    if name == "unless-stopped":
+        return not stopped_by_user
+    return name == "always"
 
 
 def _lock(path: str) -> bool:

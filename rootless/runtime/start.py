@@ -27,7 +27,8 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
         if r["status"] == state.REMOVING:
             raise Conflict("container %s is being removed" % r["name"])
         r.update(status=state.RUNNING, monitor=owner, started=time.time(), exit_code=None,
-                 finished=None, pid=None, stopped_by_user=False)
+                 finished=None, pid=None, stopped_by_user=False,
+                 restart_cancelled=False)
         return r
     record = containers.update(record["id"], running) or record
 
@@ -86,6 +87,8 @@ def remove(paths, record: dict) -> None:
         os.rename(cdir, trash)
     except FileNotFoundError:
         return
+    from rootless.runtime import logloss
+    logloss.clear(paths.run, record["id"])
     if not record.get("auto_remove"):  # wait may still ask for a --rm container's code
         try:
             os.unlink(containers.exit_file(record["id"]))
