@@ -159,8 +159,9 @@ def cmd_reset(ctx, args):
         from rootless.runtime.start import remove
         containers = state.Containers(ctx.paths())
         for record in containers.all():
-            if record["status"] == state.RUNNING:
-                raise Conflict("container %s is running; stop it before system reset" % record["name"])
+            if record["status"] in state.ACTIVE:
+                raise Conflict("container %s is %s; stop it before system reset (rootless stop %s)"
+                               % (record["name"], record["status"], record["name"]))
         for record in containers.all():
             remove(ctx.paths(), record)  # files of sub-ids need the container's user namespace
         for name in sorted(os.listdir(root)):
