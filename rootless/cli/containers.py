@@ -2,7 +2,7 @@
 
 import sys
 
-from rootless.cli import out
+from rootless.cli import out, require_tty
 
 
 def register(sub) -> None:
@@ -123,6 +123,7 @@ def cmd_create(ctx, args):
 
 def cmd_run(ctx, args):
     from rootless.runtime.start import start
+    require_tty(args.interactive, args.tty)
     record = _create(ctx, args)
     return start(ctx.paths(), record, interactive=args.interactive, debug=ctx.log if ctx.debug else None)
 
