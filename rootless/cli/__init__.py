@@ -93,13 +93,14 @@ class Parser(argparse.ArgumentParser):
             namespace, extras = super().parse_known_args(args, namespace)
         except ParseRefused as e:
             raise self._refusal(args, str(e)) from None
-        except UsageError:
+        except UsageError as refused:
             # A sub-command refused its words; a bad flag before them comes first, as in Docker.
             from rootless.cli import usage
-            raise usage.before_command(self, args) or sys.exc_info()[1]
+            raise usage.before_command(self, args) or refused
         if extras:
             # A verb's parser refuses here, so the error names the verb's help (argparse
-            # would leave extras to the top-level parser, which names its own).
+            # would leave extras to the top-level parser, which names its own). flags_first
+            # gives None for a line already in order, so this retries once at most.
             from rootless.cli import usage
             retry = usage.flags_first(self, args) if fresh else None
             if retry is None:
