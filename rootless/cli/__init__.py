@@ -36,15 +36,93 @@ class Formatter(argparse.HelpFormatter):
         super().__init__(prog, **kw)
 
 
+# Go's strconv.ParseBool, which Docker's boolean flags use for ``--rm=VALUE``.
+BOOL_WORDS = {"1": True, "t": True, "T": True, "true": True, "TRUE": True, "True": True,
+              "0": False, "f": False, "F": False, "false": False, "FALSE": False, "False": False}
+
+
+_UNSET = object()
+
+
+class BoolFlag(argparse.Action):
+    """``store_true`` (and ``store_false``) that also takes Docker's ``--rm=false``.
+
+    argparse gives a flag with no value no way to read ``=VALUE``, and ``nargs="?"`` would
+    take the image in ``--rm alpine`` for the value. So each ``--flag=WORD`` spelling is
+    also a name of this action (added by Parser.parse_known_args, which argparse matches
+    exactly before it splits at ``=``), and the action reads WORD from the name it was
+    called by. A bad WORD is explained by cli.usage."""
+
+    def __init__(self, option_strings, dest, default=_UNSET, const=True, **kw):
+        super().__init__(option_strings, dest, nargs=0, const=const,
+                         default=(not const) if default is _UNSET else default, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        word = option_string.partition("=")[2] if option_string and "=" in option_string else "true"
+        setattr(namespace, self.dest, BOOL_WORDS[word] == self.const)
+
+
+class FalseFlag(BoolFlag):
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, const=False, **kw)
+
+
+class ParseRefused(Exception):
+    """argparse's own complaint, caught by Parser.parse_known_args and explained there."""
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError (exit 125, one line) instead of exiting 2."""
+    """argparse that speaks Docker's usage errors: one line, exit 125 (UsageError).
+
+    Long flags are never abbreviated (Docker's parser refuses ``--priv``), boolean flags
+    take ``=VALUE``, and when parsing fails, cli.usage works out what Docker would say
+    from the command line and the parser that refused it (the verb's, not the top's)."""
 
     def __init__(self, *args, **kw):
         kw.setdefault("formatter_class", Formatter)
+        kw.setdefault("allow_abbrev", False)
         super().__init__(*args, **kw)
+        self.register("action", "store_true", BoolFlag)
+        self.register("action", "store_false", FalseFlag)
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        fresh = namespace is None
+        self._add_bool_spellings()
+        try:
+            namespace, extras = super().parse_known_args(args, namespace)
+        except ParseRefused as e:
+            raise self._refusal(args, str(e)) from None
+        except UsageError as refused:
+            # A sub-command refused its words; a bad flag before them comes first, as in Docker.
+            from rootless.cli import usage
+            raise usage.before_command(self, args) or refused
+        if extras:
+            # A verb's parser refuses here, so the error names the verb's help (argparse
+            # would leave extras to the top-level parser, which names its own). flags_first
+            # gives None for a line already in order, so this retries once at most.
+            from rootless.cli import usage
+            retry = usage.flags_first(self, args) if fresh else None
+            if retry is None:
+                raise self._refusal(args, "unrecognized arguments: %s" % " ".join(extras))
+            return self.parse_known_args(retry)
+        return namespace, extras
 
     def error(self, message):
-        raise UsageError("%s: %s (see '%s --help')" % (self.prog, message, self.prog))
+        raise ParseRefused(message)
+
+    def _add_bool_spellings(self):
+        """``--rm=true``, ``-t=0``...: names of the BoolFlag actions, added only to the
+        parsers that parse (a dozen dictionary entries a flag, microseconds)."""
+        for action in self._actions:
+            if isinstance(action, BoolFlag):
+                for option in action.option_strings:
+                    for word in BOOL_WORDS:
+                        self._option_string_actions.setdefault(option + "=" + word, action)
+
+    def _refusal(self, args, message):
+        from rootless.cli import usage
+        return usage.explain(self, args, message)
 
 
 class Context:
@@ -151,6 +229,18 @@ def main(argv=None) -> int:
     except OSError as e:
         _error("%s%s" % (e.strerror or e, (": " + e.filename) if getattr(e, "filename", None) else ""))
         return 125
+
+
+def require_tty(interactive: bool, tty: bool) -> None:
+    """Docker's check before ``run -it`` (and ``start -ai``) does anything: with both, the
+    terminal is stdin, so stdin must be one. ``-t`` alone is fine (the output is a pty)."""
+    if interactive and tty:
+        try:
+            ok = os.isatty(0)
+        except OSError:
+            ok = False
+        if not ok:
+            raise UsageError("the input device is not a TTY")
 
 
 def _error(message: str) -> None:

@@ -2,7 +2,7 @@
 
 import sys
 
-from rootless.cli import out
+from rootless.cli import out, require_tty
 
 
 def register(sub) -> None:
@@ -132,6 +132,7 @@ def cmd_create(ctx, args):
 
 def cmd_run(ctx, args):
     from rootless.runtime.start import start
+    require_tty(args.interactive, args.tty)
     record = _create(ctx, args)
     if getattr(args, "detach", False):
         from rootless.runtime import lifecycle
