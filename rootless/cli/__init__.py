@@ -196,7 +196,11 @@ def build_parser(argv=None) -> Parser:
     wanted = [COMMAND_MODULES[word]] if word in COMMAND_MODULES else sorted(set(COMMAND_MODULES.values()))
     import importlib
     for name in wanted:
-        importlib.import_module("rootless.cli." + name).register(sub)
+        module = importlib.import_module("rootless.cli." + name)
+        if name == "containers":
+            module.register(sub, word if word in COMMAND_MODULES else None)
+        else:
+            module.register(sub)
     return parser
 
 

@@ -5,34 +5,45 @@ import sys
 from rootless.cli import out, require_tty
 
 
-def register(sub) -> None:
-    container = sub.add_parser("container", help="manage containers")
-    csub = container.add_subparsers(dest="container_command", metavar="COMMAND", parser_class=type(container))
-    __import__("rootless.cli.logs", fromlist=["add_parsers"]).add_parsers(sub, csub)  # logs, container logs
+def register(sub, word=None) -> None:
+    """The container verbs, at the top level and under ``container``. Given the command
+    ``word``, only its own parser is built (``run`` builds no ``stop``, ``ps``...): each
+    parser costs start-up time on every call."""
+    from rootless.cli import lifecycle, logs, ps
+    csub = None
+    if word in (None, "container"):
+        container = sub.add_parser("container", help="manage containers")
+        csub = container.add_subparsers(dest="container_command", metavar="COMMAND", parser_class=type(container))
+    everything = csub is not None
+
+    def parents(name):
+        """Where the parser of ``name`` goes: the top level, and ``container`` when built."""
+        return [p for p in (sub if everything or word == name else None, csub) if p is not None]
     for name, helptext, adder in (("create", "create a container", _create_args),
                                   ("run", "create and run a container", _run_args)):
-        # add_help=False: -h is --hostname, as in Docker; --help still prints help.
-        for parser in (sub.add_parser(name, help=helptext, add_help=False),
-                       csub.add_parser(name, help=helptext, add_help=False)):
+        for parent in parents(name):
+            # add_help=False: -h is --hostname, as in Docker; --help still prints help.
+            parser = parent.add_parser(name, help=helptext, add_help=False)
             parser.add_argument("--help", action="help", help="show this help message and exit")
             adder(parser)
-    for parsers in ((sub.add_parser("start", help="start created or stopped containers"),
-                     csub.add_parser("start", help="start created or stopped containers")),):
-        for p in parsers:
-            p.add_argument("containers", nargs="+", metavar="CONTAINER")
-            p.add_argument("-a", "--attach", action="store_true", help="attach STDOUT/STDERR and forward signals")
-            p.add_argument("-i", "--interactive", action="store_true", help="attach the container's STDIN")
-            p.set_defaults(handler=cmd_start)
-    for p in (sub.add_parser("rm", help="remove containers"),
-              csub.add_parser("rm", aliases=["remove"], help="remove containers")):
+    for parent in parents("start"):
+        p = parent.add_parser("start", help="start created or stopped containers")
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+        p.add_argument("-a", "--attach", action="store_true", help="attach STDOUT/STDERR and forward signals")
+        p.add_argument("-i", "--interactive", action="store_true", help="attach the container's STDIN")
+        p.set_defaults(handler=cmd_start)
+    for parent in parents("rm"):
+        p = parent.add_parser("rm", **({"aliases": ["remove"]} if parent is csub else {}), help="remove containers")
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
         p.add_argument("-f", "--force", action="store_true", help="force the removal of a running container (uses SIGKILL)")
         p.add_argument("-v", "--volumes", action="store_true", help="accepted for Docker compatibility")
         p.set_defaults(handler=cmd_rm)
-    from rootless.cli import lifecycle
-    lifecycle.add_parsers(sub, csub)
-    from rootless.cli import ps
-    ps.add_parsers(sub, csub)
+    for module, names in ((logs, ("logs",)), (lifecycle, ("stop", "restart", "kill", "wait")),
+                          (ps, ("ps", "rename"))):
+        if everything:
+            module.add_parsers(sub, csub)
+        elif word in names:
+            module.add_parsers(sub, None)
 
 
 def _create_args(p) -> None:

@@ -8,13 +8,15 @@ from rootless.cli import out
 def add_parsers(sub, csub) -> None:
     """Each verb at the top level and under ``container``."""
     for parsers in ((sub, "stop"), (csub, "stop"), (sub, "restart"), (csub, "restart")):
+        if parsers[0] is None:
+            continue
         p = parsers[0].add_parser(parsers[1], help="%s one or more running containers" % parsers[1])
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
         p.add_argument("-s", "--signal", default=None, help="signal to send to the container")
         p.add_argument("-t", "--timeout", "--time", type=int, default=None,
                        help="seconds to wait before killing the container")
         p.set_defaults(handler=cmd_stop if parsers[1] == "stop" else cmd_restart)
-    for parent in (sub, csub):
+    for parent in (p for p in (sub, csub) if p is not None):
         p = parent.add_parser("kill", help="kill one or more running containers")
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
         p.add_argument("-s", "--signal", default="KILL", help="signal to send to the container (default KILL)")

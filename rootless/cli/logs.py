@@ -17,8 +17,8 @@ RUNNING_STATES = ("running", "restarting")
 
 def add_parsers(sub, csub) -> None:
     """``logs`` at the top level and under ``container``."""
-    for p in (sub.add_parser("logs", help="fetch the logs of a container"),
-              csub.add_parser("logs", help="fetch the logs of a container")):
+    for p in [parent.add_parser("logs", help="fetch the logs of a container")
+              for parent in (sub, csub) if parent is not None]:
         p.add_argument("container", metavar="CONTAINER")
         p.add_argument("--details", action="store_true", help="show extra details provided to logs")
         p.add_argument("-f", "--follow", action="store_true", help="follow log output")
