@@ -355,11 +355,12 @@ class Monitor:
         if w.started.keeper:
             self.keepers[w.started.keeper] = w
 
-    def _output(self, w: Watched, fd: int) -> None:
+    def _output(self, w: Watched, fd: int) -> bool:
+        """Log what ``fd`` has; whether it had anything (the stream is closed at EOF)."""
         try:
             data = os.read(fd, CHUNK)
         except BlockingIOError:
-            return
+            return False
         except OSError as e:
             if e.errno != errno.EIO:  # EIO: a pty whose every slave is closed
                 _log("reading %s of %s: %s" % (w.streams.get(fd), w.cid[:12], e))
@@ -367,8 +368,9 @@ class Monitor:
         if data:
             if w.writer is not None:
                 w.writer.write(w.streams[fd], data)
-            return
+            return True
         self._close_stream(w, fd)
+        return False
 
     def _close_stream(self, w: Watched, fd: int) -> None:
         stream = w.streams.pop(fd, None)
@@ -391,9 +393,16 @@ class Monitor:
                 self._ended(w, init.code_of(status))
 
     def _ended(self, w: Watched, code: int) -> None:
-        for fd in list(w.streams):  # what it wrote just before the end is still queued
-            while fd in w.streams:
-                self._output(w, fd)
+        # What it wrote just before the end is still queued: read it all, up to an empty
+        # pipe rather than EOF. The kernel ends every process of a pid namespace before
+        # its pid 1 can be reaped, so nothing of the container writes any more; but with
+        # fuse-overlayfs the keeper and fuse-overlayfs still hold the write ends (they are
+        # killed just below), and waiting for EOF would spin here for good.
+        for fd in list(w.streams):
+            while self._output(w, fd):
+                pass
+            if fd in w.streams:
+                self._close_stream(w, fd)
         if w.stdin_w is not None:
             os.close(w.stdin_w)
             w.stdin_w = None
