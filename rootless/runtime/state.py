@@ -52,13 +52,27 @@ def new_id() -> str:
 
 def process_start_time(pid: int) -> Optional[int]:
     """The start time of ``pid`` in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def living_since(pid: Optional[int], start: Optional[int]) -> bool:
+    """Whether ``pid`` is the process that started at ``start`` and has not ended. A
+    zombie has ended: a killed monitor adopted by an init that does not reap orphans (or
+    not yet) stays one, and must not pass for the owner of its containers."""
+    fields = _stat_fields(pid) if pid else None
+    return bool(fields) and start is not None and int(fields[19]) == start and fields[0] not in (b"Z", b"X")
+
+
+def _stat_fields(pid: int) -> Optional[List[bytes]]:
+    """The fields of /proc/PID/stat after the command name (state first), None if gone."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             data = f.read()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    return int(data[data.rindex(b")") + 2:].split()[19])
+    return data[data.rindex(b")") + 2:].split()
 
 
 def pick(records: List[dict], ref: str) -> dict:
@@ -78,7 +92,7 @@ def pick(records: List[dict], ref: str) -> dict:
 def alive(monitor: Optional[dict]) -> bool:
     if not monitor:
         return False
-    return process_start_time(monitor["pid"]) == monitor["start"]
+    return living_since(monitor["pid"], monitor["start"])
 
 
 def me() -> dict:
@@ -87,8 +101,7 @@ def me() -> dict:
 
 
 def first_process_alive(record: dict) -> bool:
-    pid = record.get("pid")
-    return bool(pid) and process_start_time(pid) == record.get("pid_start")
+    return living_since(record.get("pid"), record.get("pid_start"))
 
 
 class Containers:
