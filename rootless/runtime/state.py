@@ -75,6 +75,23 @@ def _stat_fields(pid: int) -> Optional[List[bytes]]:
     return data[data.rindex(b")") + 2:].split()
 
 
+def claim(path: str, wait: bool = True) -> Optional[int]:
+    """An exclusive flock on the directory ``path`` (its descriptor, to close when done),
+    or None when it is gone (or, without ``wait``, held). The lock stays with the
+    directory through a rename, so rm takes it before a container becomes .removing."""
+    import fcntl
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def pick(records: List[dict], ref: str) -> dict:
     """The record ``ref`` names among ``records``: by full ID, name, or unique ID prefix
     (Docker's order)."""
@@ -172,13 +189,21 @@ class Containers:
         return any(r["name"] == name for r in self.all())
 
     def _collect_new_dirs(self) -> None:
-        """Half-built containers of a create that died (we hold the lock: none is in use)."""
+        """Half-built containers of a create that died, half-removed ones of an rm that
+        died. A .new one is never in use (its create holds our lock); a .removing one may
+        be: rm removes outside the lock, holding the directory's own flock (``claim``)."""
         for name in os.listdir(self.top):
-            if name.startswith(".") and name.endswith((".new", ".removing")):
-                try:
-                    fsutil.remove_tree(os.path.join(self.top, name))
-                except PermissionError:
-                    pass  # files of sub-ids: only a remove in the user namespace can delete them
+            if not (name.startswith(".") and name.endswith((".new", ".removing"))):
+                continue
+            fd = claim(os.path.join(self.top, name), wait=False)
+            if fd is None:
+                continue  # an rm is at work on it, or it is gone
+            try:
+                fsutil.remove_tree(os.path.join(self.top, name))
+            except PermissionError:
+                pass  # files of sub-ids: only a remove in the user namespace can delete them
+            finally:
+                os.close(fd)
 
     def save(self, record: dict) -> None:
         """Write ``record`` back. Its name is the one on disk: a rename may have happened
