@@ -14,7 +14,9 @@ import os
 from typing import List, Optional, Tuple
 
 from rootless.errors import Unsupported, UsageError
-from rootless.linux import idmap
+# confine() runs in the container's first process after pivot_root, where nothing more
+# can be imported from the zipapp: what it needs is loaded with this module.
+from rootless.linux import caps, idmap, seccomp
 
 Maps = List[dict]
 
@@ -51,7 +53,6 @@ class SubUid:
 
     def confine(self, no_new_privileges: bool) -> None:
         if no_new_privileges:
-            from rootless.linux import caps
             caps.set_no_new_privs()
 
 
@@ -70,7 +71,6 @@ class SingleUid:
 
     def confine(self, no_new_privileges: bool) -> None:
         # The seccomp filter needs no_new_privs (it is unprivileged), whatever was asked.
-        from rootless.linux import caps, seccomp
         caps.set_no_new_privs()
         seccomp.install(seccomp.fake_id_calls_program(os.uname().machine))
 

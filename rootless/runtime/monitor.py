@@ -547,7 +547,6 @@ def main(path: str) -> None:
     # from this process, and after pivot_root nothing more can be imported.
     from rootless.runtime import config, foreground, init, keeper, launch, logfile, start, state  # noqa: F401
     from rootless.storage import rootfs  # noqa: F401
-    from rootless.linux import caps, seccomp  # noqa: F401  (single-uid's confine, in P)
     try:
         Monitor(path).serve()
     except BaseException as e:
