@@ -14,7 +14,8 @@ import os
 from typing import List, Optional, Tuple
 
 from rootless.errors import Unsupported, UsageError
-# caps and seccomp are used after pivot_root, where nothing more can be imported.
+# confine() runs in the container's first process after pivot_root, where nothing more
+# can be imported from the zipapp: what it needs is loaded with this module.
 from rootless.linux import caps, idmap, seccomp
 
 Maps = List[dict]

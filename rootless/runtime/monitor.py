@@ -359,11 +359,12 @@ class Monitor:
         if w.started.keeper:
             self.keepers[w.started.keeper] = w
 
-    def _output(self, w: Watched, fd: int) -> None:
+    def _output(self, w: Watched, fd: int) -> bool:
+        """Log what ``fd`` has; whether it had anything (the stream is closed at EOF)."""
         try:
             data = os.read(fd, CHUNK)
         except BlockingIOError:
-            return
+            return False
         except OSError as e:
             if e.errno != errno.EIO:  # EIO: a pty whose every slave is closed
                 _log("reading %s of %s: %s" % (w.streams.get(fd), w.cid[:12], e))
@@ -372,8 +373,9 @@ class Monitor:
             if w.writer is not None:
                 w.writer.write(w.streams[fd], data)
                 self._report_loss(w)
-            return
+            return True
         self._close_stream(w, fd)
+        return False
 
     def _drain(self, w: Watched, fd: int) -> None:
         """Read what is left, up to end of file or nothing more for now; then close."""

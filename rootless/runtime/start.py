@@ -83,12 +83,22 @@ def remove(paths, record: dict) -> None:
     containers = state.Containers(paths)
     cdir = containers.dir(record["id"])
     trash = os.path.join(containers.top, "." + record["id"] + ".removing")
+    held = state.claim(cdir)  # a create's collector of dead removals must leave it alone
+    if held is None:
+        return  # removed already
+    try:
+        _remove(containers, record, cdir, trash)
+    finally:
+        os.close(held)
+
+
+def _remove(containers, record: dict, cdir: str, trash: str) -> None:
     try:
         os.rename(cdir, trash)
     except FileNotFoundError:
-        return
+        return  # another rm had it first
     from rootless.runtime import logloss
-    logloss.clear(paths.run, record["id"])
+    logloss.clear(containers.paths.run, record["id"])
     if not record.get("auto_remove"):  # wait may still ask for a --rm container's code
         try:
             os.unlink(containers.exit_file(record["id"]))

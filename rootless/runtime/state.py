@@ -51,19 +51,45 @@ def new_id() -> str:
 
 
 def process_start_time(pid: int) -> Optional[int]:
-    """The start time of ``pid`` in clock ticks since boot (field 22 of /proc/PID/stat);
-    None when there is no such process, or only its zombie (it has ended: a zombie whose
-    parent is gone may wait for good where pid 1 does not reap)."""
+    """The start time of ``pid`` in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def living_since(pid: Optional[int], start: Optional[int]) -> bool:
+    """Whether ``pid`` is the process that started at ``start`` and has not ended. A
+    zombie has ended: a killed monitor adopted by an init that does not reap orphans (or
+    not yet) stays one, and must not pass for the owner of its containers."""
+    fields = _stat_fields(pid) if pid else None
+    return bool(fields) and start is not None and int(fields[19]) == start and fields[0] not in (b"Z", b"X")
+
+
+def _stat_fields(pid: int) -> Optional[List[bytes]]:
+    """The fields of /proc/PID/stat after the command name (state first), None if gone."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             data = f.read()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rindex(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):
+    return data[data.rindex(b")") + 2:].split()
+
+
+def claim(path: str, wait: bool = True) -> Optional[int]:
+    """An exclusive flock on the directory ``path`` (its descriptor, to close when done),
+    or None when it is gone (or, without ``wait``, held). The lock stays with the
+    directory through a rename, so rm takes it before a container becomes .removing."""
+    import fcntl
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
         return None
-    return int(fields[19])
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def pick(records: List[dict], ref: str) -> dict:
@@ -83,7 +109,7 @@ def pick(records: List[dict], ref: str) -> dict:
 def alive(monitor: Optional[dict]) -> bool:
     if not monitor:
         return False
-    return process_start_time(monitor["pid"]) == monitor["start"]
+    return living_since(monitor["pid"], monitor["start"])
 
 
 def me() -> dict:
@@ -92,8 +118,7 @@ def me() -> dict:
 
 
 def first_process_alive(record: dict) -> bool:
-    pid = record.get("pid")
-    return bool(pid) and process_start_time(pid) == record.get("pid_start")
+    return living_since(record.get("pid"), record.get("pid_start"))
 
 
 class Containers:
@@ -164,13 +189,21 @@ class Containers:
         return any(r["name"] == name for r in self.all())
 
     def _collect_new_dirs(self) -> None:
-        """Half-built containers of a create that died (we hold the lock: none is in use)."""
+        """Half-built containers of a create that died, half-removed ones of an rm that
+        died. A .new one is never in use (its create holds our lock); a .removing one may
+        be: rm removes outside the lock, holding the directory's own flock (``claim``)."""
         for name in os.listdir(self.top):
-            if name.startswith(".") and name.endswith((".new", ".removing")):
-                try:
-                    fsutil.remove_tree(os.path.join(self.top, name))
-                except PermissionError:
-                    pass  # files of sub-ids: only a remove in the user namespace can delete them
+            if not (name.startswith(".") and name.endswith((".new", ".removing"))):
+                continue
+            fd = claim(os.path.join(self.top, name), wait=False)
+            if fd is None:
+                continue  # an rm is at work on it, or it is gone
+            try:
+                fsutil.remove_tree(os.path.join(self.top, name))
+            except PermissionError:
+                pass  # files of sub-ids: only a remove in the user namespace can delete them
+            finally:
+                os.close(fd)
 
     def save(self, record: dict) -> None:
         """Write ``record`` (callers hold the lock and read it fresh: see ``update``)."""
