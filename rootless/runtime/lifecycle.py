@@ -20,8 +20,8 @@ POLL = 0.01
 
 def start_detached(paths, record: dict) -> int:
     """Have this user's monitor start the container; its first process's pid."""
-    from rootless.runtime import monitor
-    return monitor.request(paths, "start", id=record["id"])["pid"]
+    from rootless.runtime import monitor_client
+    return monitor_client.request(paths, "start", id=record["id"])["pid"]
 
 
 def signal_number(name: str) -> int:

@@ -3,7 +3,7 @@
 One monitor per user (per run dir and build of rootless), started on demand by the first
 ``run -d``/``start`` and gone when its last container has ended; a later ``run -d`` starts
 a new one. Clients talk to it over ``RUN/monitor-<build>.sock`` (SOCK_SEQPACKET, the
-``linux.sync`` messages)::
+``linux.sync`` messages; the client's side is ``runtime.monitor_client``)::
 
   CLI                              monitor                                container (P)
   connect (spawn it if nobody listens)
@@ -45,100 +45,11 @@ import time
 from typing import Dict, List, Optional
 
 from rootless.linux import sync
+from rootless.runtime.restart import restart_wanted
 
-SOCKET_TIMEOUT = 120  # a start waits for fuse-overlayfs (10 s at most) and the id helpers
 RESTART_MAX_DELAY = 60.0  # Docker's: 100 ms doubling up to a minute, reset after 10 s up
 CHUNK = 65536
 
-
-def build_tag() -> str:
-    """Which build of rootless a monitor runs: a client only talks to its own."""
-    import hashlib
-    from rootless import __version__
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = here if os.path.isdir(here) else os.path.dirname(here)  # the package, or the zipapp
-    try:
-        stamp = "%d" % os.stat(code).st_mtime_ns
-    except OSError:
-        stamp = ""
-    return hashlib.sha256(("%s|%s|%s" % (__version__, code, stamp)).encode()).hexdigest()[:12]
-
-
-def socket_path(run_dir: str) -> str:
-    return os.path.join(run_dir, "monitor-%s.sock" % build_tag())
-
-
-# -- the client's side ---------------------------------------------------------------------
-
-def request(paths, op: str, **fields) -> dict:
-    """Send one request to this user's monitor (starting it if needed); its reply. An
-    ``error`` reply is raised as the exception it names."""
-    from rootless.errors import RootlessError
-    from rootless.paths import ensure_private_dir
-    ensure_private_dir(paths.run)
-    path = socket_path(paths.run)
-    fields.update(root=paths.root, run=paths.run, root_reason=paths.root_reason)
-    for attempt in range(3):
-        sock = _connect(path)
-        try:
-            sock.settimeout(SOCKET_TIMEOUT)
-            sync.send(sock, op, **fields)
-            reply = sync.recv(sock)
-        except (ConnectionResetError, BrokenPipeError):
-            reply = None
-        except socket.timeout:
-            raise RootlessError("the monitor did not answer within %d s (its log: %s)"
-                                % (SOCKET_TIMEOUT, _log_path(paths.run)))
-        finally:
-            sock.close()
-        if reply is not None:
-            sync.raise_error(reply)
-            return reply
-        # The monitor was on its way out (its last container had just ended): a new one.
-    raise RootlessError("the monitor closed the connection without answering (its log: %s)"
-                        % _log_path(paths.run))
-
-
-def _connect(path: str) -> socket.socket:
-    from rootless.errors import RootlessError
-    spawned = False
-    deadline = time.monotonic() + 10
-    while True:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            sock.connect(path)
-            return sock
-        except (FileNotFoundError, ConnectionRefusedError):
-            sock.close()
-        if not spawned:
-            _spawn(path)
-            spawned = True
-        if time.monotonic() > deadline:
-            raise RootlessError("the monitor did not start within 10 s (its log: %s)"
-                                % _log_path(os.path.dirname(path)))
-        time.sleep(0.005)
-
-
-def _spawn(path: str) -> None:
-    """A new monitor: a fresh interpreter in a session of its own, which forks once more
-    (so it is no session leader) and is adopted by init or the user's subreaper."""
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = ("import sys; sys.path.insert(0, %r); from rootless.runtime.monitor import main; "
-            "main(%r)" % (package_parent, path))
-    log = _log_path(os.path.dirname(path))
-    pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", code], dict(os.environ),
-                         file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                                       (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
-                                       (os.POSIX_SPAWN_DUP2, 1, 2)],
-                         setsid=True)
-    os.waitpid(pid, 0)  # it exits as soon as the real monitor is forked
-
-
-def _log_path(run_dir: str) -> str:
-    return os.path.join(run_dir, "monitor.log")
-
-
-# -- the monitor ---------------------------------------------------------------------------
 
 class Watched:
     """One container the monitor is the parent of."""
@@ -515,21 +426,6 @@ def _guarded(fn, *args) -> None:
         _log("%s failed: %s: %s\n%s" % (fn.__name__, type(e).__name__, e, traceback.format_exc()))
 
 
-def restart_wanted(policy: dict, code: int, count: int, stopped_by_user: bool,
-                   cancelled: bool = False) -> bool:
-    """Docker's restart policies, as its restartmanager.ShouldRestart (pure): nothing once
-    cancelled (a stop, most kills); ``unless-stopped`` not after any kill by the user."""
-    name = policy.get("name", "no")
-    if cancelled or name == "no":
-        return False
-    if name == "on-failure":
-        limit = policy.get("maximum_retry_count", 0)
-        return code != 0 and (limit == 0 or count < limit)
-    if name == "unless-stopped":
-        return not stopped_by_user
-    return name == "always"
-
-
 def _lock(path: str) -> bool:
     """Whether we are the one monitor of this build: its lock is held for its whole life."""
     import fcntl
@@ -588,7 +484,7 @@ def main(path: str) -> None:
     os.chdir("/")
     # What the containers' set-up needs, loaded once here: every container is forked
     # from this process, and after pivot_root nothing more can be imported.
-    from rootless.runtime import config, foreground, init, keeper, launch, logfile, start, state  # noqa: F401
+    from rootless.runtime import config, init, keeper, launch, logfile, start, state  # noqa: F401
     from rootless.storage import rootfs  # noqa: F401
     try:
         Monitor(path).serve()

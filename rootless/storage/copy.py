@@ -18,7 +18,7 @@ later layers first).
 import os
 import shutil
 import stat
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Tuple
 
 from rootless.fsutil import real_dir_path, remove_tree
 

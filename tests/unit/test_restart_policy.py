@@ -47,7 +47,7 @@ def test_rm_conflicts_with_any_policy_but_no():
 
 
 def test_restart_wanted_as_dockers_restartmanager():
-    from rootless.runtime.monitor import restart_wanted
+    from rootless.runtime.restart import restart_wanted
     on3 = {"name": "on-failure", "maximum_retry_count": 2}
     assert restart_wanted(on3, 3, 0, False) and restart_wanted(on3, 3, 1, False)
     assert not restart_wanted(on3, 3, 2, False)
