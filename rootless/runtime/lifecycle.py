@@ -106,7 +106,7 @@ def wait_exit(paths, record: dict) -> int:
     containers = state.Containers(paths)
     last = wait_settled(containers, record["id"])
     if last is None:
-        code = _read_code(containers.exit_file(record["id"]))
+        code = containers.left_code(record["id"])
         return 0 if code is None else code
     return last.get("exit_code") or 0
 
@@ -178,11 +178,3 @@ def _died(record: dict, timeout: float) -> bool:
             return False
         time.sleep(POLL)
     return True
-
-
-def _read_code(path: str) -> Optional[int]:
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None

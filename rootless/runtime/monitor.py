@@ -376,13 +376,13 @@ class Monitor:
             record = w.containers.update(w.cid, exited)
         except OSError as e:
             _log("recording the exit of %s: %s" % (w.cid[:12], e))
-            _leave_code(w.containers.exit_file(w.cid), code)
+            w.containers.leave_code(w.cid, code)
             return False
         if record is None or not decided:
             return False
         if not decided[0] and record.get("auto_remove"):
             from rootless.runtime.start import remove
-            _leave_code(w.containers.exit_file(w.cid), code)  # for a `wait` that comes late
+            w.containers.leave_code(w.cid, code)  # for a `wait` that comes late
             try:
                 remove(w.containers.paths, record)
             except BaseException as e:
@@ -456,15 +456,6 @@ _LOCKS: List[int] = []
 def _paths(message: dict):
     from rootless.paths import Paths
     return Paths(message["root"], message["run"], message.get("root_reason", ""))
-
-
-def _leave_code(path: str, code: int) -> None:
-    try:
-        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-        with open(path, "w") as f:
-            f.write("%d\n" % code)
-    except OSError as e:
-        _log("leaving the exit code in %s: %s" % (path, e))
 
 
 def _log(message: str) -> None:

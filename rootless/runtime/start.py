@@ -61,19 +61,10 @@ def finish(containers, record: dict, code: int) -> None:
     try:
         current = containers.update(record["id"], exited)
     except OSError:
-        _leave_code(containers.exit_file(record["id"]), code)
+        containers.leave_code(record["id"], code)
         current = None
     if current is not None and current["status"] == state.EXITED and current.get("auto_remove"):
         remove(containers.paths, current)
-
-
-def _leave_code(path: str, code: int) -> None:
-    try:
-        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-        with open(path, "w") as f:
-            f.write("%d\n" % code)
-    except OSError:
-        pass
 
 
 def remove(paths, record: dict) -> None:

@@ -233,6 +233,19 @@ class Containers:
         """Where an owner that could not save the record leaves the exit code (run dir)."""
         return os.path.join(self.paths.run, "exits", cid)
 
+    def leave_code(self, cid: str, code: int) -> None:
+        """Leave ``code`` in the exit file (never raises: it is the last resort)."""
+        path = self.exit_file(cid)
+        try:
+            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+            with open(path, "w") as f:
+                f.write("%d\n" % code)
+        except OSError:
+            pass
+
+    def left_code(self, cid: str) -> Optional[int]:
+        return _read_code(self.exit_file(cid))
+
     def settle(self, record: dict, reap: Optional[Callable[[dict], None]] = None) -> Optional[dict]:
         """Show the truth about an active container whose owner died: it exited (with the
         code the owner left, else 137: its first process dies with its owner); remove it
@@ -245,7 +258,7 @@ class Containers:
             return record
         if first_process_alive(record):
             _kill(record["pid"])  # its owner is gone: nobody would ever reap or log it
-        code = _read_code(self.exit_file(record["id"]))
+        code = self.left_code(record["id"])
         record.update(status=EXITED, exit_code=137 if code is None else code,
                       finished=record.get("finished") or time.time(), monitor=None, pid=None)
         if record.get("auto_remove"):
