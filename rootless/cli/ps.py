@@ -139,6 +139,7 @@ class _Images:
 
     def __init__(self, ctx):
         self.ctx, self._index = ctx, None
+        self._ids: dict = {}  # name -> ID: 50 containers of one image resolve it once
 
     def index(self) -> dict:
         if self._index is None:
@@ -146,6 +147,11 @@ class _Images:
         return self._index
 
     def id_of(self, name: str) -> Optional[str]:
+        if name not in self._ids:
+            self._ids[name] = self._find(name)
+        return self._ids[name]
+
+    def _find(self, name: str) -> Optional[str]:
         from rootless.errors import RootlessError
         from rootless.image.store import find_image
         try:
