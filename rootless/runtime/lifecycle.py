@@ -73,6 +73,16 @@ def stop(paths, record: dict, timeout: Optional[int] = None, sig: Optional[int] 
     current = containers._read(record["id"])
     if current is None or current["status"] not in state.ACTIVE:
         return
+    if current["status"] == state.RESTARTING:
+        # Between two runs (its monitor waits out the backoff, up to a minute): nothing to
+        # signal; it is exited now, and the monitor finds it so when its restart is due.
+        def exited(r: dict) -> Optional[dict]:
+            if r["status"] != state.RESTARTING:
+                return None
+            r.update(status=state.EXITED, monitor=None, pid=None, finished=time.time())
+            return r
+        containers.update(record["id"], exited)
+        return
     if current["status"] == state.RUNNING and state.first_process_alive(current):
         if sig is None:
             sig = signal_number(Bundle.load(containers.dir(record["id"])).stop_signal)

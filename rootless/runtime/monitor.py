@@ -196,6 +196,8 @@ class Monitor:
             raise Conflict("container %s is already running" % record["name"])
         if record["status"] == state.REMOVING:
             raise NotFound("container %s is being removed" % record["name"])
+        if not first and record["status"] != state.RESTARTING:
+            raise Conflict("container %s was stopped while it waited: no restart" % record["name"])
         if not first and record.get("restart_cancelled"):
             raise Conflict("container %s was stopped: no restart" % record["name"])
         bundle = Bundle.load(containers.dir(w.cid))
