@@ -183,6 +183,7 @@ class Monitor:
         if w is not None and w.started is not None:
             raise Conflict("container %s is already running" % cid[:12])
         w = w or Watched(containers, cid)
+        w.restart_at = None  # a user's start replaces a restart that was still due
         self._launch(w, first=True)
         return w.started.pid
 
@@ -401,6 +402,8 @@ class Monitor:
                 self._launch(w, first=False)
             except BaseException as e:
                 _log("restarting %s: %s: %s" % (w.cid[:12], type(e).__name__, e))
+                if w.started is not None:
+                    continue  # its user started it again meanwhile: it runs, watched
                 self.watched.pop(w.cid, None)
                 from rootless.errors import Conflict
                 # Stopped or killed between two runs: the last run's code stands.
