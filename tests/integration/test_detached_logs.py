@@ -163,6 +163,24 @@ def test_kill_of_a_container_between_runs_ends_it(drl):
     assert len(runs(drl, cid)) == seen
 
 
+def test_stop_between_runs_does_not_wait_out_the_backoff(drl):
+    """A container that keeps failing waits ever longer between runs (1.6 s after five);
+    stop ends it at once rather than waiting for the next run, and no run follows."""
+    cid = run_d(drl, "--restart", "always", "busybox", "sh", "-c", STAMP + "exit 5")
+    until("five restarts", lambda: record(drl, cid)["restart_count"] >= 5, timeout=60)
+    until("a wait between two runs", lambda: record(drl, cid)["status"] == "restarting")
+    began = time.monotonic()
+    drl("stop", "-t", "1", cid)
+    assert time.monotonic() - began < 1.5
+    r = record(drl, cid)
+    assert r["status"] == "exited" and r["exit_code"] == 5
+    seen = len(runs(drl, cid))
+    time.sleep(4)  # longer than the backoff that was due
+    assert len(runs(drl, cid)) == seen and record(drl, cid)["status"] == "exited"
+    drl("start", cid)  # and its user can start it again
+    until("a new run", lambda: len(runs(drl, cid)) > seen)
+
+
 def test_kill_with_another_signal_than_the_stop_signal(drl):
     """With a configured stop signal, another signal does not cancel the policy: always
     restarts, unless-stopped does not (HasBeenManuallyStopped only)."""
