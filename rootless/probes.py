@@ -29,7 +29,10 @@ def _key(paths: Paths) -> str:
 
 def collect(paths: Paths, refresh: bool = False) -> Dict[str, Dict[str, str]]:
     """{"idmap": {...}, "rootfs": {...}}: each {"choice", "reason", "remedy"}."""
-    cache = os.path.join(paths.run, "probes.json")
+    # One cache per storage root (the rootfs probe depends on it): with one file for all,
+    # two roots used in turn would probe again on every command.
+    import zlib
+    cache = os.path.join(paths.run, "probes-%08x.json" % zlib.crc32(paths.root.encode()))
     key = _key(paths)
     if not refresh:
         cached = fsutil.read_json(cache)

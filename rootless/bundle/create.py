@@ -15,7 +15,6 @@ from typing import List, Optional, Tuple
 from rootless.bundle import spec as spec_mod
 from rootless.bundle import users
 from rootless.errors import NotFound, Unsupported, UsageError
-from rootless.storage.owners import effective_owners
 from rootless.paths import Paths
 
 
@@ -67,7 +66,10 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
     stop_signal = spec_mod.stop_signal(opts.stop_signal) if opts.stop_signal else \
         config.get("config", {}).get("StopSignal") or "SIGTERM"
     bundle = spec_mod.generate(config.get("config") or {}, run, user, dict(os.environ))
-    owners = effective_owners(layers) if strategy.name == "subuid" else {}
+    owners = {}
+    if strategy.name == "subuid":
+        from rootless.storage.owners import effective_owners
+        owners = effective_owners(layers)
     complete(bundle, strategy.name, uid_map, gid_map, driver, [diff for diff, _ in layers],
              init=opts.init, stop_signal=stop_signal, owners=bool(owners))
     record = {

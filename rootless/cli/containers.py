@@ -9,7 +9,6 @@ def register(sub, word=None) -> None:
     """The container verbs, at the top level and under ``container``. Given the command
     ``word``, only its own parser is built (``run`` builds no ``stop``, ``ps``...): each
     parser costs start-up time on every call."""
-    from rootless.cli import lifecycle, logs, ps
     csub = None
     if word in (None, "container"):
         container = sub.add_parser("container", help="manage containers")
@@ -38,12 +37,16 @@ def register(sub, word=None) -> None:
         p.add_argument("-f", "--force", action="store_true", help="force the removal of a running container (uses SIGKILL)")
         p.add_argument("-v", "--volumes", action="store_true", help="accepted for Docker compatibility")
         p.set_defaults(handler=cmd_rm)
-    for module, names in ((logs, ("logs",)), (lifecycle, ("stop", "restart", "kill", "wait")),
-                          (ps, ("ps", "rename"))):
-        if everything:
-            module.add_parsers(sub, csub)
-        elif word in names:
-            module.add_parsers(sub, None)
+    import importlib
+    for name, words in (("logs", ("logs",)), ("lifecycle", ("stop", "restart", "kill", "wait")),
+                        ("ps", ("ps", "rename"))):
+        if everything or word in words:
+            importlib.import_module("rootless.cli." + name).add_parsers(sub, csub)
+
+
+# What parse_log_opts gives for no --log-driver and no --log-opt (a test checks that it
+# still does), without importing it and compiling its patterns on every run.
+DEFAULT_LOG = {"driver": "json-file", "max_size": None, "max_file": 1, "compress": False, "mode": "", "opts": {}}
 
 
 def _create_args(p) -> None:
@@ -112,8 +115,10 @@ def _options(ctx, args):
                      workdir=args.workdir, hostname=args.hostname, tty=args.tty,
                      read_only=args.read_only, privileged=args.privileged,
                      cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop), labels=labels)
-    from rootless.runtime.logopts import parse_log_opts
-    log = parse_log_opts(args.log_driver or None, args.log_opt)
+    log = dict(DEFAULT_LOG)
+    if args.log_driver or args.log_opt:
+        from rootless.runtime.logopts import parse_log_opts
+        log = parse_log_opts(args.log_driver or None, args.log_opt)
     return CreateOptions(args.image, run, name=args.name, user=args.user, userns=args.userns,
                          storage_driver=args.storage_driver, auto_remove=args.rm,
                          interactive=args.interactive, init=args.init, stop_signal=args.stop_signal,

@@ -14,6 +14,7 @@ from typing import Optional
 
 
 def path(run_dir: str, cid: str) -> str:
+    """(state.Containers.log_error_file names the same file, for rm.)"""
     return os.path.join(run_dir, "log-errors", cid)
 
 

@@ -88,11 +88,10 @@ def _remove(containers, record: dict, cdir: str, trash: str) -> None:
         os.rename(cdir, trash)
     except FileNotFoundError:
         return  # another rm had it first
-    from rootless.runtime import logloss
-    logloss.clear(containers.paths.run, record["id"])
-    if not record.get("auto_remove"):  # wait may still ask for a --rm container's code
-        try:
-            os.unlink(containers.exit_file(record["id"]))
+    for leftover in (containers.log_error_file(record["id"]),) + (
+            () if record.get("auto_remove") else (containers.exit_file(record["id"]),)):
+        try:  # (a --rm container's exit code stays: a late `wait` may still ask for it)
+            os.unlink(leftover)
         except OSError:
             pass
     try:

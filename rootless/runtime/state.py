@@ -233,6 +233,10 @@ class Containers:
         """Where an owner that could not save the record leaves the exit code (run dir)."""
         return os.path.join(self.paths.run, "exits", cid)
 
+    def log_error_file(self, cid: str) -> str:
+        """Where a monitor reports lost log lines (runtime.logloss writes and reads it)."""
+        return os.path.join(self.paths.run, "log-errors", cid)
+
     def leave_code(self, cid: str, code: int) -> None:
         """Leave ``code`` in the exit file (never raises: it is the last resort)."""
         path = self.exit_file(cid)

@@ -32,7 +32,10 @@ def test_rootfs_driver_is_probed_with_a_real_mount(rl, unprivileged):
 
 def test_probes_are_cached_and_refreshable(rl, unprivileged):
     first = info(rl)
-    cache = os.path.join(first["RunDir"], "probes.json")
+    import zlib
+    # One cache file per storage root (two roots used in turn must not evict each other).
+    cache = os.path.join(first["RunDir"], "probes-%08x.json" % zlib.crc32(os.path.realpath(rl.root).encode()))
+    assert os.path.exists(cache), os.listdir(first["RunDir"])
     stamp = os.stat(cache).st_mtime_ns
     assert info(rl)["Probes"] == first["Probes"]
     assert os.stat(cache).st_mtime_ns == stamp

@@ -120,3 +120,9 @@ def test_extra_attrs_from_labels_env_and_tag():
         "tag": "web/0123456789ab/sha256:ababa"}  # Docker's ImageID: the first 12 characters, prefix included
     assert extra_attrs(parse_log_opts(None, []), record, env) == {}
     assert extra_attrs(None, record) == {}
+
+
+def test_the_clis_default_log_is_what_parse_log_opts_gives():
+    """cli.containers skips importing logopts when no log flag is given."""
+    from rootless.cli.containers import DEFAULT_LOG
+    assert parse_log_opts(None, []) == DEFAULT_LOG
