@@ -14,12 +14,11 @@ host's Python library is visible any more.
 
 import errno
 import os
-import resource
 import signal
 import socket
 
 from rootless.errors import CannotInvoke, CommandNotFound, RootlessError
-from rootless.linux import caps, mount, ns, pty, sync
+from rootless.linux import caps, mount, ns, sync
 from rootless.runtime import idmapping, mounts
 
 # Signals an init passes on to the command, as Docker's sig-proxy does for the CLI.
@@ -53,6 +52,7 @@ def main(bundle, chan, rootfs: str, debug=None) -> int:
     if (spec.get("root") or {}).get("readonly"):
         mount.remount_readonly("/")
     if bundle.tty:
+        from rootless.linux import pty  # loaded before the fork (see preload)
         master, slave = pty.open_pty()
         sync.send(chan, "pty", fds=[master])
         os.close(master)
@@ -68,6 +68,15 @@ def main(bundle, chan, rootfs: str, debug=None) -> int:
         return _init(lambda: execute(proc), chan)
     execute(proc)
     return 0  # not reached
+
+
+def preload(bundle) -> None:
+    """Import, before the fork, what this bundle's first process will need after pivot_root
+    and a plain run does not (a pty, rlimits): each import costs every run a little."""
+    if bundle.tty:
+        from rootless.linux import pty  # noqa: F401
+    if bundle.process.get("rlimits"):
+        import resource  # noqa: F401
 
 
 def become_user(proc: dict, strategy) -> None:
@@ -88,6 +97,9 @@ def become_user(proc: dict, strategy) -> None:
 
 
 def set_rlimits(limits) -> None:
+    if not limits:
+        return
+    import resource  # loaded before the fork (see preload)
     for limit in limits:
         kind = RLIMITS.get(limit.get("type"))
         if kind is None:
