@@ -90,6 +90,17 @@ class Rootless:
         return subprocess.Popen(self.base + list(args), env=self.env(), **kw)
 
 
+def loaded_root(tmp_path_factory, test_images, name: str, archives=("busybox-docker.tar",)):
+    """The body of a module fixture: a private storage root with test images loaded, as
+    the unprivileged user; reset when the module is done (``yield from`` it)."""
+    need(os.getuid() != 0, "containers must be run as an unprivileged user (bash .ci/run does)")
+    root = Rootless(str(tmp_path_factory.mktemp(name) / "root"))
+    for archive in archives:
+        root("load", "-i", os.path.join(test_images, archive))
+    yield root
+    root("system", "reset", "--force", check=False)
+
+
 @pytest.fixture
 def rl(tmp_path):
     return Rootless(str(tmp_path / "root"))

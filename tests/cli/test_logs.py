@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import Rootless, need
+from conftest import loaded_root
 from rootless import paths
 from rootless.runtime import state
 from rootless.runtime.logfile import Writer
@@ -25,11 +25,7 @@ T0 = calendar.timegm((2026, 12, 2, 1, 52, 24)) * 10 ** 9
 
 @pytest.fixture(scope="module")
 def crl(tmp_path_factory, test_images):
-    need(os.getuid() != 0, "containers must be created as an unprivileged user (bash .ci/run does)")
-    root = Rootless(str(tmp_path_factory.mktemp("logs") / "root"))
-    root("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
-    yield root
-    root("system", "reset", "--force", check=False)
+    yield from loaded_root(tmp_path_factory, test_images, "logs")
 
 
 def containers(crl):

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import Rootless, need
+from conftest import loaded_root
 
 
 def refused(rl, *args, stdin=subprocess.DEVNULL) -> str:
@@ -141,11 +141,7 @@ def test_bad_boolean_values_are_refused(rl):
 @pytest.fixture(scope="module")
 def brl(tmp_path_factory, test_images):
     """A storage root with busybox loaded, for the flags that need a real container."""
-    need(os.getuid() != 0, "containers must be run as an unprivileged user (bash .ci/run does)")
-    root = Rootless(str(tmp_path_factory.mktemp("usage") / "root"))
-    root("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
-    yield root
-    root("system", "reset", "--force", check=False)
+    yield from loaded_root(tmp_path_factory, test_images, "usage")
 
 
 def containers(brl):

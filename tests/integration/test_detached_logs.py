@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from conftest import IN_CI, Rootless, need
+from conftest import Rootless, loaded_root, need
 
 SMALL = "/var/tmp/rootless-small"  # a 24 MiB tmpfs that .ci/run mounts for the users
 
@@ -25,11 +25,7 @@ SMALL = "/var/tmp/rootless-small"  # a 24 MiB tmpfs that .ci/run mounts for the 
 @pytest.fixture(scope="module")
 def drl(tmp_path_factory, test_images):
     """One storage root for the module, with busybox loaded."""
-    need(os.getuid() != 0, "containers must be run as an unprivileged user (bash .ci/run does)")
-    root = Rootless(str(tmp_path_factory.mktemp("detlogs") / "root"))
-    root("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
-    yield root
-    root("system", "reset", "--force", check=False)
+    yield from loaded_root(tmp_path_factory, test_images, "detlogs")
 
 
 @pytest.fixture(autouse=True)
