@@ -374,3 +374,32 @@ def test_an_idle_follow_costs_little_cpu(log):
     cpu = time.process_time()
     list(logread.read(log, follow=True, still_running=lambda: time.monotonic() - started < 1.0))
     assert time.process_time() - cpu < 0.05  # 0.1 s polls: a stat and a read each
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_long_follow_holds_no_more_files_as_rotations_go_by(log):
+    w = Writer(log, max_size=200, max_file=3)
+    seen, steps = [], [lambda i=i: write_numbered(w, 4, 4 * i) for i in range(50)]
+
+    def step():
+        seen.append(open_fds())
+        steps.pop(0)()
+    before = open_fds()
+    got = list(logread.read(log, follow=True, still_running=lambda: bool(steps), interval=0, idle=step))
+    w.close()
+    assert len(got) == 200
+    assert max(seen) - min(seen) <= 1 and open_fds() == before - 1  # the writer's own fd is closed too
+
+
+def test_a_reader_left_half_way_closes_its_files(log):
+    with Writer(log, max_size=300, max_file=4, compress=True) as w:
+        write_numbered(w, 30)
+    before = open_fds()
+    reader = logread.read(log, follow=True, still_running=lambda: True)
+    next(reader)
+    assert open_fds() > before
+    reader.close()
+    assert open_fds() == before
