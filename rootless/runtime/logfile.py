@@ -115,7 +115,7 @@ class _Stream:
     __slots__ = ("key", "pending", "partial_ns")
 
     def __init__(self, name: str):
-        self.key = b'{"log":', b',"stream":' + encode_log(name.encode()).encode()
+        self.key = b',"stream":' + encode_log(name.encode()).encode()
         self.pending = b""
         self.partial_ns = None
 
@@ -148,6 +148,7 @@ class Writer:
         st = self._stream(stream)
         buf = st.pending + data if st.pending else data
         entries, start = [], 0
+        suffix = self._suffix(st, now)  # every whole line of a chunk has the chunk's time
         while True:
             newline = buf.find(b"\n", start)
             end = len(buf) if newline < 0 else newline
@@ -156,7 +157,10 @@ class Writer:
                 start += PARTIAL_SIZE
             if newline < 0:
                 break
-            entries.append(self._last(st, buf[start:newline], now))
+            if st.partial_ns is None:
+                entries.append(b'{"log":' + encode_log(buf[start:newline])[:-1].encode() + b'\\n"' + suffix)
+            else:
+                entries.append(self._last(st, buf[start:newline]))
             start = newline + 1
         st.pending = buf[start:]
         self._append(entries)
@@ -189,22 +193,24 @@ class Writer:
         return st
 
     def _piece(self, st: _Stream, chunk: bytes, now: int) -> bytes:
+        """A piece of a long line, or what a stream left at its end: no newline added."""
         if st.partial_ns is None:
             st.partial_ns = now
-        return self._entry(st, encode_log(chunk).encode(), st.partial_ns)
+        return b'{"log":' + encode_log(chunk).encode() + self._suffix(st, st.partial_ns)
 
-    def _last(self, st: _Stream, line: bytes, now: int) -> bytes:
-        ns = now if st.partial_ns is None else st.partial_ns
+    def _last(self, st: _Stream, line: bytes) -> bytes:
+        """The end of a line written in pieces, with the time of its first piece."""
+        suffix = self._suffix(st, st.partial_ns)
         st.partial_ns = None
-        return self._entry(st, encode_log(line)[:-1].encode() + b'\\n"', ns)
+        return b'{"log":' + encode_log(line)[:-1].encode() + b'\\n"' + suffix
 
-    def _entry(self, st: _Stream, quoted: bytes, ns: int) -> bytes:
+    def _suffix(self, st: _Stream, ns: int) -> bytes:
+        """What follows ``log`` in an entry: stream, attrs, time (formatted once a second,
+        and once a chunk)."""
         sec, frac = divmod(ns, 1000000000)
         if self._second[0] != sec:
             self._second = (sec, _seconds(sec))
-        start, stream = st.key
-        return b"".join((start, quoted, stream, self._attrs, b',"time":"', self._second[1],
-                         _fraction(frac), b'Z"}\n'))
+        return b"".join((st.key, self._attrs, b',"time":"', self._second[1], _fraction(frac), b'Z"}\n'))
 
     # -- the file --------------------------------------------------------------------
 
