@@ -23,12 +23,17 @@ Rotation is Docker's: before an entry is written, if the current file has reache
 ``max_size`` it becomes ``.1`` (``.1`` becomes ``.2`` ... the oldest beyond ``max_file - 1``
 is removed; with ``max_file == 1`` the file is just started again), so a file may pass
 ``max_size`` by one entry. ``compress`` gzips ``.1`` at once (dockerd does it in the
-background; here the writer waits, which only delays reading the container's pipes).
+background; here the writer waits, which only delays reading the container's pipes; the
+gzip header lacks dockerd's ``lastTime`` hint, which its reader does without).
 
 A full disk never raises out of ``write``: a failed write is cut back to the last whole
 entry (a reader never meets a torn line), the first error is kept in ``error`` (naming
 the file), ``lost_lines``/``lost_bytes`` count what was dropped, and the next write tries
-again. Imports are kept to what a monitor already has loaded (os, time, json.encoder).
+again.
+
+Cost, measured here: ~2 us a 90-byte line (json.dumps and datetime per line: 3 to 5 times
+that), the time formatted once a chunk; importing the module ~1 ms from the zipapp, its
+imports (os, time, json.encoder) being what a monitor has loaded anyway.
 """
 
 import errno
@@ -121,7 +126,14 @@ class _Stream:
 
 
 class Writer:
-    """Appends a container's output to ``path`` in Docker's json-file format."""
+    """Appends a container's output to ``path`` in Docker's json-file format.
+
+    For a monitor: ``writer_for(path, record.get("log"), attrs)``; ``write(stream, chunk)``
+    for each read of a pipe; ``eof(stream)`` when a pipe ends; ``close()`` once both
+    have, *before* the record says the container exited (``logs -f`` stops on that, and
+    must find every line written). ``error``/``lost_lines``/``lost_bytes`` say what a
+    full disk cost. One thread writes (as a poll loop does): there is no lock.
+    """
 
     def __init__(self, path: str, max_size=None, max_file: int = 1, compress: bool = False,
                  attrs=None, mode: int = 0o640):
