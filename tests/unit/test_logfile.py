@@ -361,7 +361,10 @@ def test_follow_waits_for_a_line_to_be_whole_and_starts_at_the_end_with_tail_0(l
 
 
 def test_follow_of_a_log_not_yet_created_and_until(log):
-    steps = [lambda: None, lambda: write_numbered(Writer(log), 5), lambda: None]
+    def create_and_write():
+        with Writer(log) as w:
+            write_numbered(w, 5)
+    steps = [lambda: None, create_and_write]
     got = list(logread.read(log, follow=True, until=T0 + 2, still_running=lambda: True,
                             interval=0, idle=lambda: steps.pop(0)()))
     assert [e.log for e in got] == ["line 0000\n", "line 0001\n", "line 0002\n"]  # then until ends it
