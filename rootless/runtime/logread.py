@@ -6,7 +6,8 @@ current file is polled as it grows (every ``interval``, 0.1 s: a read, an open o
 to compare identities, ``still_running()``; ~2 ms of CPU a second when idle), and a
 rotation (another file at the path) is survived: the old file is read to its end, files
 rotated in between are read (found by the old file's identity), then the new one is
-followed. Only a writer that rotates ``max-file - 1`` times between two polls outruns it.
+followed. Only a writer that rotates ``max-file - 1`` times between two polls (twice, with
+``compress``: a gzipped file has a new identity) outruns it.
 
 Filters are dockerd's, in its order: ``tail`` keeps the last N lines of the files (all
 when negative; none when 0, though a follow still shows what comes next); then ``since``
