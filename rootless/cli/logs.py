@@ -101,8 +101,10 @@ class Output:
     LIMIT = 1 << 16
 
     def __init__(self, stdout, stderr, timestamps: bool, details: bool):
+        from rootless.runtime.logtime import fixed_nano
         self.files = {"stdout": stdout, "stderr": stderr}
-        self.timestamps, self.details = timestamps, details
+        self.time = fixed_nano if timestamps else None
+        self.details = details
         self.stream, self.parts, self.size = None, [], 0
 
     def add(self, entry) -> None:
@@ -121,9 +123,8 @@ class Output:
         text = entry.log
         if self.details:
             text = attrs_text(entry.attrs) + " " + text
-        if self.timestamps:
-            from rootless.runtime.logtime import fixed_nano
-            text = fixed_nano(entry.time) + " " + text
+        if self.time:
+            text = self.time(entry.time) + " " + text
         return text
 
     def flush(self) -> None:

@@ -23,12 +23,17 @@ Rotation is Docker's: before an entry is written, if the current file has reache
 ``max_size`` it becomes ``.1`` (``.1`` becomes ``.2`` ... the oldest beyond ``max_file - 1``
 is removed; with ``max_file == 1`` the file is just started again), so a file may pass
 ``max_size`` by one entry. ``compress`` gzips ``.1`` at once (dockerd does it in the
-background; here the writer waits, which only delays reading the container's pipes).
+background; here the writer waits, which only delays reading the container's pipes; the
+gzip header lacks dockerd's ``lastTime`` hint, which its reader does without).
 
 A full disk never raises out of ``write``: a failed write is cut back to the last whole
 entry (a reader never meets a torn line), the first error is kept in ``error`` (naming
 the file), ``lost_lines``/``lost_bytes`` count what was dropped, and the next write tries
-again. Imports are kept to what a monitor already has loaded (os, time, json.encoder).
+again.
+
+Cost, measured here: ~2 us a 90-byte line (json.dumps and datetime per line: 3 to 5 times
+that), the time formatted once a chunk; importing the module ~1 ms from the zipapp, its
+imports (os, time, json.encoder) being what a monitor has loaded anyway.
 """
 
 import errno
@@ -115,13 +120,20 @@ class _Stream:
     __slots__ = ("key", "pending", "partial_ns")
 
     def __init__(self, name: str):
-        self.key = b'{"log":', b',"stream":' + encode_log(name.encode()).encode()
+        self.key = b',"stream":' + encode_log(name.encode()).encode()
         self.pending = b""
         self.partial_ns = None
 
 
 class Writer:
-    """Appends a container's output to ``path`` in Docker's json-file format."""
+    """Appends a container's output to ``path`` in Docker's json-file format.
+
+    For a monitor: ``writer_for(path, record.get("log"), attrs)``; ``write(stream, chunk)``
+    for each read of a pipe; ``eof(stream)`` when a pipe ends; ``close()`` once both
+    have, *before* the record says the container exited (``logs -f`` stops on that, and
+    must find every line written). ``error``/``lost_lines``/``lost_bytes`` say what a
+    full disk cost. One thread writes (as a poll loop does): there is no lock.
+    """
 
     def __init__(self, path: str, max_size=None, max_file: int = 1, compress: bool = False,
                  attrs=None, mode: int = 0o640):
@@ -148,6 +160,7 @@ class Writer:
         st = self._stream(stream)
         buf = st.pending + data if st.pending else data
         entries, start = [], 0
+        suffix = self._suffix(st, now)  # every whole line of a chunk has the chunk's time
         while True:
             newline = buf.find(b"\n", start)
             end = len(buf) if newline < 0 else newline
@@ -156,7 +169,10 @@ class Writer:
                 start += PARTIAL_SIZE
             if newline < 0:
                 break
-            entries.append(self._last(st, buf[start:newline], now))
+            if st.partial_ns is None:
+                entries.append(b'{"log":' + encode_log(buf[start:newline])[:-1].encode() + b'\\n"' + suffix)
+            else:
+                entries.append(self._last(st, buf[start:newline]))
             start = newline + 1
         st.pending = buf[start:]
         self._append(entries)
@@ -189,22 +205,24 @@ class Writer:
         return st
 
     def _piece(self, st: _Stream, chunk: bytes, now: int) -> bytes:
+        """A piece of a long line, or what a stream left at its end: no newline added."""
         if st.partial_ns is None:
             st.partial_ns = now
-        return self._entry(st, encode_log(chunk).encode(), st.partial_ns)
+        return b'{"log":' + encode_log(chunk).encode() + self._suffix(st, st.partial_ns)
 
-    def _last(self, st: _Stream, line: bytes, now: int) -> bytes:
-        ns = now if st.partial_ns is None else st.partial_ns
+    def _last(self, st: _Stream, line: bytes) -> bytes:
+        """The end of a line written in pieces, with the time of its first piece."""
+        suffix = self._suffix(st, st.partial_ns)
         st.partial_ns = None
-        return self._entry(st, encode_log(line)[:-1].encode() + b'\\n"', ns)
+        return b'{"log":' + encode_log(line)[:-1].encode() + b'\\n"' + suffix
 
-    def _entry(self, st: _Stream, quoted: bytes, ns: int) -> bytes:
+    def _suffix(self, st: _Stream, ns: int) -> bytes:
+        """What follows ``log`` in an entry: stream, attrs, time (formatted once a second,
+        and once a chunk)."""
         sec, frac = divmod(ns, 1000000000)
         if self._second[0] != sec:
             self._second = (sec, _seconds(sec))
-        start, stream = st.key
-        return b"".join((start, quoted, stream, self._attrs, b',"time":"', self._second[1],
-                         _fraction(frac), b'Z"}\n'))
+        return b"".join((st.key, self._attrs, b',"time":"', self._second[1], _fraction(frac), b'Z"}\n'))
 
     # -- the file --------------------------------------------------------------------
 

@@ -290,8 +290,11 @@ def line_time_ns(text: str) -> Optional[int]:
 def fixed_nano(text: str) -> str:
     """A line's time as ``docker logs -t`` prints it: Go's RFC3339NanoFixed (nine digits),
     in the zone the line was written in (UTC: ``Z``)."""
-    if len(text) == 30 and text[19] == "." and text[-1] == "Z":
-        return text  # what Docker and this Writer write, with nine digits already
+    digits = text[20:-1]
+    if text[-1:] == "Z" and (len(text) == 20 or text[19:20] == "." and 0 < len(digits) <= 9
+                             and digits.isdigit() and digits.isascii()):
+        # UTC, as Docker and our Writer write it: pad the fraction (Go trims its zeros)
+        return text[:19] + "." + text[20:-1].ljust(9, "0") + "Z"
     m = _RFC3339.match(text)
     if m is None:
         return text

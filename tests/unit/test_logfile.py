@@ -361,7 +361,10 @@ def test_follow_waits_for_a_line_to_be_whole_and_starts_at_the_end_with_tail_0(l
 
 
 def test_follow_of_a_log_not_yet_created_and_until(log):
-    steps = [lambda: None, lambda: write_numbered(Writer(log), 5), lambda: None]
+    def create_and_write():
+        with Writer(log) as w:
+            write_numbered(w, 5)
+    steps = [lambda: None, create_and_write]
     got = list(logread.read(log, follow=True, until=T0 + 2, still_running=lambda: True,
                             interval=0, idle=lambda: steps.pop(0)()))
     assert [e.log for e in got] == ["line 0000\n", "line 0001\n", "line 0002\n"]  # then until ends it
@@ -374,3 +377,32 @@ def test_an_idle_follow_costs_little_cpu(log):
     cpu = time.process_time()
     list(logread.read(log, follow=True, still_running=lambda: time.monotonic() - started < 1.0))
     assert time.process_time() - cpu < 0.05  # 0.1 s polls: a stat and a read each
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_long_follow_holds_no_more_files_as_rotations_go_by(log):
+    w = Writer(log, max_size=200, max_file=3)
+    seen, steps = [], [lambda i=i: write_numbered(w, 4, 4 * i) for i in range(50)]
+
+    def step():
+        seen.append(open_fds())
+        steps.pop(0)()
+    before = open_fds()
+    got = list(logread.read(log, follow=True, still_running=lambda: bool(steps), interval=0, idle=step))
+    w.close()
+    assert len(got) == 200
+    assert max(seen) - min(seen) <= 1 and open_fds() == before - 1  # the writer's own fd is closed too
+
+
+def test_a_reader_left_half_way_closes_its_files(log):
+    with Writer(log, max_size=300, max_file=4, compress=True) as w:
+        write_numbered(w, 30)
+    before = open_fds()
+    reader = logread.read(log, follow=True, still_running=lambda: True)
+    next(reader)
+    assert open_fds() > before
+    reader.close()
+    assert open_fds() == before
