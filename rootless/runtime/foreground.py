@@ -33,7 +33,7 @@ class Foreground:
                 os.close(null)
                 null = None
             for sig in self.held:
-                _kill_quietly(started.pid, sig)
+                init.kill_quietly(started.pid, sig)
             if on_started is not None:
                 on_started(started.pid)
             if started.master is not None:
@@ -54,7 +54,7 @@ class Foreground:
             if self.pid is None:
                 self.held.append(sig)
             else:
-                _kill_quietly(self.pid, sig)
+                init.kill_quietly(self.pid, sig)
         for name in init.FORWARDED:
             sig = getattr(signal, name, None)
             if sig is not None:
@@ -104,9 +104,3 @@ def _restore_handlers(old: dict) -> None:
     for sig, handler in old.items():
         signal.signal(sig, handler)
 
-
-def _kill_quietly(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass

@@ -156,7 +156,7 @@ def _init(start, chan) -> int:
     for name in FORWARDED:
         sig = getattr(signal, name, None)
         if sig is not None:
-            signal.signal(sig, lambda s, f: _kill_quietly(child, s))
+            signal.signal(sig, lambda s, f: kill_quietly(child, s))
     while True:
         try:
             pid, status = os.wait()
@@ -166,7 +166,8 @@ def _init(start, chan) -> int:
             return code_of(status)
 
 
-def _kill_quietly(pid: int, sig: int) -> None:
+def kill_quietly(pid: int, sig: int) -> None:
+    """Signal ``pid`` if it is still there (the CLI, the keeper's parent and an init use it)."""
     try:
         os.kill(pid, sig)
     except ProcessLookupError:

@@ -55,7 +55,7 @@ class Started:
 
     def end_keeper(self) -> None:
         if self.keeper:
-            _kill_quietly(self.keeper, signal.SIGKILL)
+            init.kill_quietly(self.keeper, signal.SIGKILL)
             _waitpid(self.keeper)
             self.keeper = 0
 
@@ -129,7 +129,7 @@ class _Setup:
         if self.pid:
             _waitpid(self.pid)
             if self.keeper:  # past its part (with fuse-overlayfs, it would wait for good)
-                _kill_quietly(self.keeper, signal.SIGKILL)
+                init.kill_quietly(self.keeper, signal.SIGKILL)
         if self.keeper:
             code = init.code_of(_waitpid(self.keeper))
             self.keeper = 0
@@ -139,7 +139,7 @@ class _Setup:
     def abandon(self) -> None:
         for pid in (self.pid, self.keeper):
             if pid:
-                _kill_quietly(pid, signal.SIGKILL)
+                init.kill_quietly(pid, signal.SIGKILL)
                 _waitpid(pid)
         if self.master is not None:
             os.close(self.master)
@@ -187,12 +187,6 @@ def _waitpid(pid: int) -> int:
         except InterruptedError:
             continue
 
-
-def _kill_quietly(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def reap_all() -> List[Tuple[int, int]]:

@@ -293,15 +293,10 @@ class Monitor:
 
     def _drain(self, w: Watched, fd: int) -> None:
         """Read what is left, up to end of file or nothing more for now; then close."""
-        while fd in w.streams:
-            try:
-                data = os.read(fd, CHUNK)
-            except (BlockingIOError, OSError):
-                data = b""
-            if not data:
-                self._close_stream(w, fd)
-            elif w.writer is not None:
-                w.writer.write(w.streams[fd], data)
+        while self._output(w, fd):
+            pass
+        if fd in w.streams:
+            self._close_stream(w, fd)
 
     def _report_loss(self, w: Watched) -> None:
         """Leave the writer's first error, and its count of lost lines, where ``logs``

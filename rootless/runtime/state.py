@@ -209,23 +209,20 @@ class Containers:
         """Write ``record`` (callers hold the lock and read it fresh: see ``update``)."""
         fsutil.atomic_write_json(os.path.join(self.dir(record["id"]), RECORD), record, durable=False)
 
-    def transition(self, record: dict, status: str, **fields) -> dict:
-        if status not in TRANSITIONS[record["status"]]:
-            raise StoreError("container %s is %s; it cannot become %s"
-                             % (record["name"], record["status"], status))
-        record.update(fields, status=status)
-        self.save(record)
-        return record
-
     def update(self, cid: str, change: Callable[[dict], Optional[dict]]) -> Optional[dict]:
         """Re-read the record under the lock, let ``change`` edit it (or return None to
-        leave it), save it. None when the container is gone (removed meanwhile)."""
+        leave it), save it. None when the container is gone (removed meanwhile). A change
+        of status must be a move of ``TRANSITIONS``: every writer goes through here."""
         with self.lock():
             record = self._read(cid)
             if record is None:
                 return None
+            before = record["status"]
             changed = change(record)
             if changed is not None:
+                after = changed["status"]
+                if after != before and after not in TRANSITIONS[before]:
+                    raise StoreError("container %s is %s; it cannot become %s" % (changed["name"], before, after))
                 self.save(changed)
             return record
 
