@@ -53,7 +53,7 @@ def kill(paths, record: dict, sig: int, by_user: bool = True) -> None:
     containers = state.Containers(paths)
     if by_user:
         _mark_stopped(containers, record, cancel=cancels_restart(sig, record.get("stop_signal") or ""))
-    current = containers.settle(containers._read(record["id"]) or record)
+    current = containers.settle(containers.read(record["id"]) or record)
     if by_user and current is not None and current["status"] == state.RESTARTING:
         return  # as dockerd: between two runs, the mark above is all a kill has to do
     if current is None or current["status"] != state.RUNNING or not state.first_process_alive(current):
@@ -70,7 +70,7 @@ def stop(paths, record: dict, timeout: Optional[int] = None, sig: Optional[int] 
     from rootless.runtime.config import Bundle
     containers = state.Containers(paths)
     _mark_stopped(containers, record)
-    current = containers._read(record["id"])
+    current = containers.read(record["id"])
     if current is None or current["status"] not in state.ACTIVE:
         return
     if current["status"] == state.RESTARTING:
@@ -99,7 +99,7 @@ def wait_settled(containers, cid: str, timeout: Optional[float] = None) -> Optio
     deadline = None if timeout is None else time.monotonic() + timeout
     delay = POLL
     while True:
-        record = containers._read(cid)
+        record = containers.read(cid)
         if record is None:
             return None
         record = containers.settle(record)

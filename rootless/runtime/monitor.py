@@ -192,7 +192,9 @@ class Monitor:
         from rootless.runtime import state
         from rootless.runtime.config import Bundle
         containers = w.containers
-        record = containers.find(w.cid)
+        record = containers.read(w.cid)
+        if record is None:
+            raise NotFound("No such container: %s" % w.cid)
         if first and record["status"] in state.ACTIVE:
             raise Conflict("container %s is already running" % record["name"])
         if record["status"] == state.REMOVING:
@@ -223,15 +225,7 @@ class Monitor:
         pid = w.started.pid
         owner = state.me()
 
-        def running(r: dict) -> dict:
-            r.update(status=state.RUNNING, pid=pid, pid_start=state.process_start_time(pid),
-                     monitor=owner, started=time.time(), exit_code=None, finished=None,
-                     restart_count=r.get("restart_count", 0) + (0 if first else 1))
-            if first:
-                r["restart_count"] = 0
-                r["stopped_by_user"] = r["restart_cancelled"] = False
-            return r
-        containers.update(w.cid, running)
+        containers.update(w.cid, lambda r: state.begin_run(r, owner, pid, restarted=not first))
 
     def _stdio(self, record: dict, bundle):
         """(stdin, stdout, stderr) for the container, and the ends the monitor keeps."""

@@ -26,10 +26,7 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
             raise Conflict("container %s is already running" % r["name"])
         if r["status"] == state.REMOVING:
             raise Conflict("container %s is being removed" % r["name"])
-        r.update(status=state.RUNNING, monitor=owner, started=time.time(), exit_code=None,
-                 finished=None, pid=None, stopped_by_user=False,
-                 restart_cancelled=False)
-        return r
+        return state.begin_run(r, owner)
     record = containers.update(record["id"], running) or record
 
     def started(pid: int) -> None:

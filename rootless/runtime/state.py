@@ -117,6 +117,18 @@ def me() -> dict:
     return {"pid": os.getpid(), "start": process_start_time(os.getpid())}
 
 
+def begin_run(record: dict, owner: dict, pid: Optional[int] = None, restarted: bool = False) -> dict:
+    """``record`` as its owner starts a run: by its user (a fresh start: the restart count
+    and the stop marks reset, as Docker's), or by the restart policy (counted). Pure."""
+    record.update(status=RUNNING, monitor=owner, started=time.time(), exit_code=None, finished=None,
+                  pid=pid, pid_start=process_start_time(pid) if pid else None)
+    if restarted:
+        record["restart_count"] = record.get("restart_count", 0) + 1
+    else:
+        record.update(restart_count=0, stopped_by_user=False, restart_cancelled=False)
+    return record
+
+
 def first_process_alive(record: dict) -> bool:
     return living_since(record.get("pid"), record.get("pid_start"))
 
@@ -134,6 +146,11 @@ class Containers:
     def lock(self) -> fsutil.FileLock:
         os.makedirs(self.paths.locks, 0o700, exist_ok=True)
         return fsutil.FileLock(os.path.join(self.paths.locks, "containers.lock"))
+
+    def read(self, cid: str) -> Optional[dict]:
+        """The record of the container with the full ID ``cid`` (None if there is none),
+        read alone: ``find`` reads every record to resolve a name or prefix."""
+        return self._read(cid)
 
     def _read(self, cid: str) -> Optional[dict]:
         record = fsutil.read_json(os.path.join(self.dir(cid), RECORD))
