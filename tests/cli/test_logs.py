@@ -132,12 +132,13 @@ def running(crl):
     """A created container marked running, its "monitor" a process of ours."""
     cid = create(crl, "follow-%d" % time.monotonic_ns())
     monitor = subprocess.Popen(["sleep", "300"])
-    c = containers(crl)
-    c.transition(c.find(cid), state.RUNNING, started=time.time(),
-                 monitor={"pid": monitor.pid, "start": state.process_start_time(monitor.pid)})
-    yield cid, monitor
-    monitor.kill()
-    monitor.wait()
+    try:
+        owner = {"pid": monitor.pid, "start": state.process_start_time(monitor.pid)}
+        containers(crl).update(cid, lambda r: state.begin_run(r, owner))
+        yield cid, monitor
+    finally:
+        monitor.kill()
+        monitor.wait()
 
 
 def read_until(pipe, want: bytes, timeout=10.0) -> bytes:
