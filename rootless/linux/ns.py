@@ -29,6 +29,47 @@ def setns(fd: int, flags: int = 0) -> None:
     call("setns", fd, flags)
 
 
+# /proc/PID/ns names of the OCI types, in the order a process joins them: the user
+# namespace first (it gives the capabilities every other setns needs, as runc and crun
+# order it), the mount namespace last of those that change what paths mean.
+PROC_NAMES = (("user", "user"), ("cgroup", "cgroup"), ("ipc", "ipc"), ("uts", "uts"),
+              ("network", "net"), ("pid", "pid"), ("mount", "mnt"))
+
+
+def open_namespaces(pid: int, kinds) -> "list[tuple[int, int]]":
+    """(fd, flag) of ``pid``'s namespaces of these OCI types, in joining order, opened
+    before any is joined (after joining a user or mount namespace /proc may not be the
+    host's any more). A namespace ``pid`` shares with us is left out: setns to one's own
+    user namespace fails (EINVAL). Closes what it opened if one cannot be opened."""
+    wanted = set(kinds)
+    opened = []
+    try:
+        for kind, name in PROC_NAMES:
+            if kind not in wanted:
+                continue
+            path = "/proc/%d/ns/%s" % (pid, name)
+            if os.stat(path).st_ino == os.stat("/proc/self/ns/%s" % name).st_ino:
+                continue
+            opened.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), FLAGS[kind]))
+    except BaseException:
+        for fd, _ in opened:
+            os.close(fd)
+        raise
+    return opened
+
+
+def join(opened) -> None:
+    """setns into each of ``open_namespaces``' results, in order, closing them. A pid
+    namespace applies to the children forked after this, not to the caller. The caller
+    must be single-threaded (a user namespace refuses a multi-threaded process)."""
+    try:
+        for fd, flag in opened:
+            setns(fd, flag)
+    finally:
+        for fd, _ in opened:
+            os.close(fd)
+
+
 def fork_sibling() -> int:
     """fork(), except that the child's parent is our parent (clone with CLONE_PARENT and
     no new stack, which is what fork is to the kernel). 0 in the child, its pid here.
