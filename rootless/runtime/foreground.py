@@ -14,8 +14,11 @@ from rootless.runtime import init, launch, terminal
 
 
 class Foreground:
-    def __init__(self, bundle, interactive: bool, debug=None):
+    def __init__(self, bundle, interactive: bool, debug=None, start=None):
+        """``start(stdio, on_pid)`` -> ``launch.Started`` starts the process (default: the
+        bundle's container, ``launch.start``; ``runtime.exec`` passes its own)."""
         self.bundle, self.interactive, self.debug = bundle, interactive, debug
+        self.start = start or (lambda stdio, on_pid: launch.start(bundle, stdio, on_pid=on_pid, debug=debug))
         self.pid: Optional[int] = None
         self.held: List[int] = []
 
@@ -28,7 +31,7 @@ class Foreground:
             if not self.interactive:
                 null = os.open(os.devnull, os.O_RDONLY)
                 stdin = null
-            started = launch.start(self.bundle, (stdin, 1, 2), on_pid=self._known, debug=self.debug)
+            started = self.start((stdin, 1, 2), self._known)
             if null is not None:
                 os.close(null)
                 null = None

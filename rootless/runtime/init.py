@@ -51,7 +51,30 @@ def main(bundle, chan, rootfs: str, debug=None) -> int:
     mounts.pivot(rootfs)
     if (spec.get("root") or {}).get("readonly"):
         mount.remount_readonly("/")
-    if bundle.tty:
+    become_process(proc, strategy, chan)
+    if bundle.init:
+        return _init(lambda: execute(proc), chan)
+    execute(proc)
+    return 0  # not reached
+
+
+def preload(proc: dict) -> None:
+    """Import, before the fork, what this process (a bundle's first, or an ``exec``) will
+    need once the container's root is ``/`` and a plain run does not (a pty, rlimits):
+    each import costs every run a little."""
+    if proc.get("terminal"):
+        from rootless.linux import pty  # noqa: F401
+    if proc.get("rlimits"):
+        import resource  # noqa: F401
+
+
+def become_process(proc: dict, strategy, chan) -> None:
+    """The last steps before exec, the same for a container's first process and for every
+    ``exec`` into it (``runtime.exec``): its terminal (a pty of the container's own devpts,
+    whose master goes to the parent as a ``pty`` message) or a session of its own, then
+    the user, capabilities, rlimits and confinement, then the working directory. Called
+    with the container's root as ``/``."""
+    if proc.get("terminal"):
         from rootless.linux import pty  # loaded before the fork (see preload)
         master, slave = pty.open_pty()
         sync.send(chan, "pty", fds=[master])
@@ -64,23 +87,10 @@ def main(bundle, chan, rootfs: str, debug=None) -> int:
         os.chdir(proc.get("cwd") or "/")
     except OSError as e:
         raise RootlessError("cannot change to the working directory %s: %s" % (proc.get("cwd"), e.strerror))
-    if bundle.init:
-        return _init(lambda: execute(proc), chan)
-    execute(proc)
-    return 0  # not reached
-
-
-def preload(bundle) -> None:
-    """Import, before the fork, what this bundle's first process will need after pivot_root
-    and a plain run does not (a pty, rlimits): each import costs every run a little."""
-    if bundle.tty:
-        from rootless.linux import pty  # noqa: F401
-    if bundle.process.get("rlimits"):
-        import resource  # noqa: F401
 
 
 def become_user(proc: dict, strategy) -> None:
-    """The process's user, capabilities, rlimits and confinement (also for ``exec``)."""
+    """The process's user, capabilities, rlimits and confinement."""
     user = proc.get("user") or {}
     uid, gid = user.get("uid", 0), user.get("gid", 0)
     wanted = proc.get("capabilities") or {}

@@ -65,7 +65,7 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
     """Set the container up and exec its command; ``on_pid(pid)`` is called as soon as P's
     pid is known (before it may exec). Raises what the set-up raised in K or P."""
     strategy = idmapping.get(bundle.idmap)
-    init.preload(bundle)
+    init.preload(bundle.process)
     parent_end, child_end = sync.pair()
     me = os.getpid()
     pid = os.fork()
