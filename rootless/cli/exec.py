@@ -25,11 +25,14 @@ def add_parsers(sub, csub) -> None:
 
 
 def cmd_exec(ctx, args):
-    from rootless.bundle.spec import ALL_CAPS, env_file_lines
     from rootless.runtime import exec as rexec
     from rootless.runtime import state
     from rootless.runtime.config import Bundle
-    opts = rexec.ExecOptions(args.args, env_file_lines(args.env_file) + args.env, args.workdir,
+    env = args.env
+    if args.env_file:
+        from rootless.bundle.spec import env_file_lines
+        env = env_file_lines(args.env_file) + env
+    opts = rexec.ExecOptions(args.args, env, args.workdir,
                              args.user, args.tty, args.privileged)
     if not args.detach:
         require_tty(args.interactive, args.tty)
@@ -38,12 +41,19 @@ def cmd_exec(ctx, args):
     record = containers.find(args.container)
     pid = rexec.running_pid(record)
     bundle = Bundle.load(containers.dir(record["id"]))
-    proc = rexec.process(bundle.process, opts, ALL_CAPS)
+    every = ()
+    if args.privileged:
+        from rootless.bundle.spec import ALL_CAPS as every
+    proc = rexec.process(bundle.process, opts, every)
+    user = None
+    if args.user:
+        from rootless.bundle import users
+        user = (args.user, lambda read: users.resolve(args.user, read("/etc/passwd"), read("/etc/group")))
     if args.detach:
         proc["terminal"] = False
         null = os.open(os.devnull, os.O_RDWR)
         try:
-            started = rexec.start(bundle, pid, proc, args.user, (null, null, null))
+            started = rexec.start(bundle, pid, proc, user, (null, null, null))
         finally:
             os.close(null)
         started.end_keeper()
@@ -51,5 +61,5 @@ def cmd_exec(ctx, args):
     from rootless.runtime.foreground import Foreground
 
     def begin(stdio, on_pid):
-        return rexec.start(bundle, pid, proc, args.user, stdio, on_pid)
+        return rexec.start(bundle, pid, proc, user, stdio, on_pid)
     return Foreground(bundle, args.interactive, start=begin).run()

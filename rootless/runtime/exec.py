@@ -5,7 +5,7 @@ first, then the rest: ``linux.ns.join``), and E forks X as a sibling (``ns.fork_
 X lands in P's pid namespace (a pid namespace applies to the children of whoever joined
 it) and is the CLI's own child, so the CLI waits for it and relays its pty exactly as for
 a foreground ``run`` (``runtime.foreground``). X then takes the same last steps as P,
-through the same code (``init.become_process``: terminal, user, capabilities, rlimits,
+through the same code (``process.become_process``: terminal, user, capabilities, rlimits,
 no_new_privs, the id strategy's confinement, working directory), and execs::
 
   CLI (host)                     E (the CLI's child)               X (in the container)
@@ -34,11 +34,11 @@ Everything X and E need after joining the mount namespace is imported before the
 import os
 from typing import Dict, Optional, Sequence, Tuple
 
-from rootless.bundle import users
 from rootless.errors import Conflict, RootlessError, UsageError
 from rootless.linux import ns, sync
-from rootless.runtime import idmapping, init
-from rootless.runtime.launch import Started
+from rootless.runtime import idmapping
+from rootless.runtime import process as steps
+from rootless.runtime.process import Started
 
 
 class ExecOptions:
@@ -56,7 +56,7 @@ class ExecOptions:
         self.host_env = os.environ if host_env is None else host_env
 
 
-def process(base: dict, opts: ExecOptions, all_caps: Sequence[str]) -> dict:
+def process(base: dict, opts: ExecOptions, all_caps: Sequence[str] = ()) -> dict:
     """The exec'd process, from the container's: its environment with ``-e`` on top
     (``-e NAME`` passes the host's value, as ``run`` does), its user unless ``-u``
     (resolved later, inside), its working directory unless ``-w``, its capabilities
@@ -82,18 +82,26 @@ def process(base: dict, opts: ExecOptions, all_caps: Sequence[str]) -> dict:
     proc["args"] = list(opts.args)
     proc["terminal"] = opts.tty
     proc["cwd"] = opts.workdir or base.get("cwd") or "/"
-    if opts.privileged:
+    if opts.privileged:  # all_caps: every capability (the CLI knows the list)
         everything = list(all_caps)
         proc["capabilities"] = {k: everything for k in ("bounding", "effective", "permitted", "inheritable")}
     return proc
 
 
-def start(bundle, pid: int, proc: dict, user: Optional[str], stdio: Tuple[int, int, int] = (0, 1, 2),
+def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] = (0, 1, 2),
           on_pid=None) -> Started:
     """Start ``proc`` in the container whose first process is ``pid``; X's pid, E's (to
-    reap), the pty master. Raises what the set-up raised (126/127 for the command)."""
+    reap), the pty master. Raises what the set-up raised (126/127 for the command).
+
+    ``user``: for ``-u``, (its text, ``resolve(read)`` -> a user with uid, gid,
+    additional_gids, name, home), called in X with a reader of the container's files
+    (the CLI passes ``bundle.users.resolve``; the runtime does not import the bundle)."""
     strategy = idmapping.get(bundle.idmap)
-    init.preload(proc)
+    steps.preload(proc)
+    resolve = None
+    if user:  # -u: looked up in the container's files, by X, with what is loaded now
+        def resolve():
+            return user[0], user[1](_read)
     opened = ns.open_namespaces(pid, bundle.namespaces)
     parent_end, child_end = sync.pair()
     try:
@@ -104,7 +112,7 @@ def start(bundle, pid: int, proc: dict, user: Optional[str], stdio: Tuple[int, i
                 if fd != number:
                     os.dup2(fd, number)
             maps = (bundle.uid_map, bundle.gid_map)
-            sync.child_main(lambda: _enter(opened, proc, user, strategy, maps, child_end), child_end)
+            sync.child_main(lambda: _enter(opened, proc, resolve, strategy, maps, child_end), child_end)
     finally:
         for fd, _ in opened:
             os.close(fd)
@@ -122,39 +130,39 @@ def start(bundle, pid: int, proc: dict, user: Optional[str], stdio: Tuple[int, i
             elif message.get("op") == "pty" and fds:
                 master = fds[0]
             elif message.get("op") == "error":
-                _reap(child)
-                _reap(helper)
+                steps.waitpid(child or 0)  # 0: none yet
+                steps.waitpid(helper)
                 helper = child = 0
                 sync.raise_error(message)
     except BaseException:
         for p in (child, helper):
             if p:
-                init.kill_quietly(p, 9)
-                _reap(p)
+                steps.kill_quietly(p, 9)
+                steps.waitpid(p)
         if master is not None:
             os.close(master)
         raise
     finally:
         parent_end.close()
     if not child:
-        raise RootlessError("exec: the process could not be started (exit %s)" % init.code_of(_reap(helper)))
+        raise RootlessError("exec: the process could not be started (exit %s)" % steps.code_of(steps.waitpid(helper)))
     return Started(child, helper, master)
 
 
-def _enter(opened, proc: dict, user: Optional[str], strategy, maps, chan) -> int:
+def _enter(opened, proc: dict, resolve, strategy, maps, chan) -> int:
     """E: into the namespaces, then X as the CLI's child."""
     ns.join(opened)
     child = ns.fork_sibling()
     if child == 0:
-        sync.child_main(lambda: _become(proc, user, strategy, maps, chan), chan)
+        sync.child_main(lambda: _become(proc, resolve, strategy, maps, chan), chan)
     sync.send(chan, "pid", pid=child)
     return 0
 
 
-def _become(proc: dict, user: Optional[str], strategy, maps, chan) -> int:
+def _become(proc: dict, resolve, strategy, maps, chan) -> int:
     """X: the container's root is ``/`` here."""
-    if user:
-        found = users.resolve(user, _read("/etc/passwd"), _read("/etc/group"))
+    if resolve is not None:
+        user, found = resolve()
         for kind, number, idmap in (("uid", found.uid, maps[0]), ("gid", found.gid, maps[1])):
             if not any(m["containerID"] <= number < m["containerID"] + m["size"] for m in idmap):
                 raise UsageError("exec -u %s: %s %d does not exist in this container, which maps only "
@@ -166,8 +174,8 @@ def _become(proc: dict, user: Optional[str], strategy, maps, chan) -> int:
         if not any(item.startswith("HOME=") for item in env):
             home = found.home if found.name else ("/root" if found.uid == 0 else "/")
             proc["env"] = env + ["HOME=" + home]
-    init.become_process(proc, strategy, chan)
-    init.execute(proc)
+    steps.become_process(proc, strategy, chan)
+    steps.execute(proc)
     return 0  # not reached
 
 
@@ -183,18 +191,6 @@ def _read(path: str) -> str:
             return f.read(1 << 20)
     except OSError:
         return ""
-
-
-def _reap(pid: Optional[int]) -> int:
-    if not pid:
-        return 0
-    while True:
-        try:
-            return os.waitpid(pid, 0)[1]
-        except ChildProcessError:
-            return 0
-        except InterruptedError:
-            continue
 
 
 def running_pid(record: dict) -> int:

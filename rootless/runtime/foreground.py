@@ -10,7 +10,7 @@ import os
 import signal
 from typing import Callable, List, Optional
 
-from rootless.runtime import init, launch, terminal
+from rootless.runtime import process as init  # code_of, kill_quietly
 
 
 class Foreground:
@@ -18,7 +18,7 @@ class Foreground:
         """``start(stdio, on_pid)`` -> ``launch.Started`` starts the process (default: the
         bundle's container, ``launch.start``; ``runtime.exec`` passes its own)."""
         self.bundle, self.interactive, self.debug = bundle, interactive, debug
-        self.start = start or (lambda stdio, on_pid: launch.start(bundle, stdio, on_pid=on_pid, debug=debug))
+        self.start = start or self._start_container
         self.pid: Optional[int] = None
         self.held: List[int] = []
 
@@ -47,6 +47,10 @@ class Foreground:
             if null is not None:
                 os.close(null)
 
+    def _start_container(self, stdio, on_pid):
+        from rootless.runtime import launch
+        return launch.start(self.bundle, stdio, on_pid=on_pid, debug=self.debug)
+
     def _known(self, pid: int) -> None:
         self.pid = pid
 
@@ -65,6 +69,7 @@ class Foreground:
         return old
 
     def _attach_tty(self, started) -> int:
+        from rootless.runtime import terminal
         master = started.master
         status: List[int] = []
 
