@@ -52,6 +52,7 @@ class RunOptions(NamedTuple):
     cap_add: Tuple[str, ...] = ()
     cap_drop: Tuple[str, ...] = ()
     labels: Optional[Dict[str, str]] = None
+    network: str = "host"  # "host": the host's network namespace; "none": one of its own, lo only
 
 
 def command(image_config: dict, opts: RunOptions) -> List[str]:
@@ -90,6 +91,19 @@ def environment(image_config: dict, opts: RunOptions, user: User, host_env: Dict
         env.setdefault("TERM", "xterm")
     env.setdefault("HOME", user.home if user.name else "/root" if user.uid == 0 else "/")
     return ["%s=%s" % kv for kv in env.items()]
+
+
+def env_file_lines(paths) -> List[str]:
+    """The entries of ``--env-file`` files (``run``, ``create``, ``exec``): one per line,
+    blank lines and ``#`` comments left out."""
+    env: List[str] = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                env += [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as e:
+            raise UsageError("cannot read --env-file %s: %s" % (path, e.strerror))
+    return env
 
 
 def working_dir(image_config: dict, opts: RunOptions) -> str:
@@ -182,7 +196,8 @@ def generate(image_config: dict, opts: RunOptions, user: User,
         "hostname": opts.hostname,
         "mounts": mounts(opts),
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user", "cgroup")],
+            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user", "cgroup")
+                           + (("network",) if opts.network == "none" else ())],
             "maskedPaths": [] if opts.privileged else list(MASKED_PATHS),
             "readonlyPaths": [] if opts.privileged else list(READONLY_PATHS),
         },

@@ -39,7 +39,7 @@ def register(sub, word=None) -> None:
         p.set_defaults(handler=cmd_rm)
     import importlib
     for name, words in (("logs", ("logs",)), ("lifecycle", ("stop", "restart", "kill", "wait")),
-                        ("ps", ("ps", "rename"))):
+                        ("ps", ("ps", "rename")), ("exec", ("exec",))):
         if everything or word in words:
             importlib.import_module("rootless.cli." + name).add_parsers(sub, csub)
 
@@ -80,8 +80,9 @@ def _create_args(p) -> None:
                    help="pull the image before creating (default: only when missing)")
     p.add_argument("--platform", default=None, help="OS/ARCH[/VARIANT] of the image to pull")
     p.add_argument("--tls-verify", default=None, metavar="BOOL", help="verify the registry's TLS certificate")
-    p.add_argument("--network", "--net", default="host", choices=["host"],
-                   help="the container shares the host's network")
+    p.add_argument("--network", "--net", default="host", choices=["host", "none"],
+                   help="host: the container shares the host's network (the default); none: a "
+                   "network namespace of its own with only loopback")
     p.add_argument("--restart", default="no", help="restart policy: no, on-failure[:max-retries], always, unless-stopped")
     p.add_argument("--log-driver", default="", help="logging driver: json-file (default) or none")
     p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
@@ -97,16 +98,8 @@ def _run_args(p) -> None:
 
 def _options(ctx, args):
     from rootless.bundle.create import CreateOptions
-    from rootless.bundle.spec import RunOptions
-    from rootless.errors import UsageError
-    env = []
-    for path in args.env_file:
-        try:
-            with open(path) as f:
-                env += [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
-        except OSError as e:
-            raise UsageError("cannot read --env-file %s: %s" % (path, e.strerror))
-    env += args.env
+    from rootless.bundle.spec import RunOptions, env_file_lines
+    env = env_file_lines(args.env_file) + args.env
     labels = {}
     for item in args.label:
         key, _, value = item.partition("=")
@@ -114,7 +107,8 @@ def _options(ctx, args):
     run = RunOptions(args=tuple(args.args), entrypoint=args.entrypoint, env=tuple(env),
                      workdir=args.workdir, hostname=args.hostname, tty=args.tty,
                      read_only=args.read_only, privileged=args.privileged,
-                     cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop), labels=labels)
+                     cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop), labels=labels,
+                     network=args.network)
     log = dict(DEFAULT_LOG)
     if args.log_driver or args.log_opt:
         from rootless.runtime.logopts import parse_log_opts

@@ -88,3 +88,15 @@ def fork_sibling() -> int:
     fn.restype = ctypes.c_long
     return check(fn(ctypes.c_long(number), ctypes.c_ulong(CLONE_PARENT | SIGCHLD),
                     ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0), ctypes.c_ulong(0)), "clone")
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up in a new network namespace (SIOCSIFFLAGS |= IFF_UP | IFF_RUNNING)."""
+    import fcntl
+    import socket
+    import struct
+    siocgifflags, siocsifflags, up = 0x8913, 0x8914, 0x1 | 0x40
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sh14x", b"lo", 0)
+        flags = struct.unpack("16sh14x", fcntl.ioctl(s.fileno(), siocgifflags, request))[1]
+        fcntl.ioctl(s.fileno(), siocsifflags, struct.pack("16sh14x", b"lo", flags | up))

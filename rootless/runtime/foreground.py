@@ -10,12 +10,15 @@ import os
 import signal
 from typing import Callable, List, Optional
 
-from rootless.runtime import init, launch, terminal
+from rootless.runtime import process as init  # code_of, kill_quietly
 
 
 class Foreground:
-    def __init__(self, bundle, interactive: bool, debug=None):
+    def __init__(self, bundle, interactive: bool, debug=None, start=None):
+        """``start(stdio, on_pid)`` -> ``launch.Started`` starts the process (default: the
+        bundle's container, ``launch.start``; ``runtime.exec`` passes its own)."""
         self.bundle, self.interactive, self.debug = bundle, interactive, debug
+        self.start = start or self._start_container
         self.pid: Optional[int] = None
         self.held: List[int] = []
 
@@ -28,7 +31,7 @@ class Foreground:
             if not self.interactive:
                 null = os.open(os.devnull, os.O_RDONLY)
                 stdin = null
-            started = launch.start(self.bundle, (stdin, 1, 2), on_pid=self._known, debug=self.debug)
+            started = self.start((stdin, 1, 2), self._known)
             if null is not None:
                 os.close(null)
                 null = None
@@ -43,6 +46,10 @@ class Foreground:
             _restore_handlers(old)
             if null is not None:
                 os.close(null)
+
+    def _start_container(self, stdio, on_pid):
+        from rootless.runtime import launch
+        return launch.start(self.bundle, stdio, on_pid=on_pid, debug=self.debug)
 
     def _known(self, pid: int) -> None:
         self.pid = pid
@@ -62,6 +69,7 @@ class Foreground:
         return old
 
     def _attach_tty(self, started) -> int:
+        from rootless.runtime import terminal
         master = started.master
         status: List[int] = []
 

@@ -12,24 +12,16 @@ Everything here is imported before the fork: after pivot_root neither the zipapp
 host's Python library is visible any more.
 """
 
-import errno
 import os
 import signal
 import socket
 
-from rootless.errors import CannotInvoke, CommandNotFound, RootlessError
 from rootless.linux import caps, mount, ns, sync
 from rootless.runtime import idmapping, mounts
-
-# Signals an init passes on to the command, as Docker's sig-proxy does for the CLI.
-FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM",
-             "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGVTALRM", "SIGPROF", "SIGXCPU",
-             "SIGXFSZ", "SIGPWR", "SIGSYS", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGSEGV")
-
-RLIMITS = {"RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
-           "RLIMIT_CORE": 4, "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7,
-           "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
-           "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15}
+# The steps an exec'd process shares (and names the runtime reaches through init).
+from rootless.runtime.process import (  # noqa: F401
+    FORWARDED, RLIMITS, become_process, become_user, code_of, execute, find_executable, kill_quietly, preload,
+    set_rlimits)
 
 
 def main(bundle, chan, rootfs: str, debug=None) -> int:
@@ -51,97 +43,11 @@ def main(bundle, chan, rootfs: str, debug=None) -> int:
     mounts.pivot(rootfs)
     if (spec.get("root") or {}).get("readonly"):
         mount.remount_readonly("/")
-    if bundle.tty:
-        from rootless.linux import pty  # loaded before the fork (see preload)
-        master, slave = pty.open_pty()
-        sync.send(chan, "pty", fds=[master])
-        os.close(master)
-        pty.make_controlling_tty(slave)
-    else:
-        os.setsid()
-    become_user(proc, strategy)
-    try:
-        os.chdir(proc.get("cwd") or "/")
-    except OSError as e:
-        raise RootlessError("cannot change to the working directory %s: %s" % (proc.get("cwd"), e.strerror))
+    become_process(proc, strategy, chan)
     if bundle.init:
         return _init(lambda: execute(proc), chan)
     execute(proc)
     return 0  # not reached
-
-
-def preload(bundle) -> None:
-    """Import, before the fork, what this bundle's first process will need after pivot_root
-    and a plain run does not (a pty, rlimits): each import costs every run a little."""
-    if bundle.tty:
-        from rootless.linux import pty  # noqa: F401
-    if bundle.process.get("rlimits"):
-        import resource  # noqa: F401
-
-
-def become_user(proc: dict, strategy) -> None:
-    """The process's user, capabilities, rlimits and confinement (also for ``exec``)."""
-    user = proc.get("user") or {}
-    uid, gid = user.get("uid", 0), user.get("gid", 0)
-    wanted = proc.get("capabilities") or {}
-    set_rlimits(proc.get("rlimits") or [])
-    caps.drop_bounding(wanted.get("bounding", []))
-    if strategy.can_setgroups:
-        os.setgroups(list(user.get("additionalGids") or []))
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
-    if uid == 0:
-        kept = wanted.get("effective", [])
-        caps.set_caps(kept, kept, kept)
-    strategy.confine(proc.get("noNewPrivileges", True))
-
-
-def set_rlimits(limits) -> None:
-    if not limits:
-        return
-    import resource  # loaded before the fork (see preload)
-    for limit in limits:
-        kind = RLIMITS.get(limit.get("type"))
-        if kind is None:
-            raise RootlessError("unknown rlimit %r in config.json" % limit.get("type"))
-        try:
-            resource.setrlimit(kind, (limit["soft"], limit["hard"]))
-        except (ValueError, OSError) as e:
-            raise RootlessError("cannot set %s to %s/%s: %s" % (limit["type"], limit["soft"], limit["hard"], e))
-
-
-def execute(proc: dict) -> None:
-    """Replace this process with the container's command, or report why not (126/127)."""
-    args = proc["args"]
-    env = dict(item.split("=", 1) for item in proc.get("env", []) if "=" in item)
-    path = find_executable(args[0], env.get("PATH", ""))
-    for sig in range(1, signal.NSIG):
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):
-            try:
-                signal.signal(sig, signal.SIG_DFL)
-            except (OSError, ValueError):
-                pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    try:
-        os.execve(path, args, env)
-    except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise CommandNotFound('exec: "%s": %s' % (args[0], os.strerror(e.errno).lower()))
-        raise CannotInvoke('exec: "%s": %s' % (args[0], os.strerror(e.errno or 0).lower()))
-
-
-def find_executable(name: str, path: str) -> str:
-    if "/" in name:
-        return name
-    for d in (path or "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":"):
-        candidate = os.path.join(d or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    for d in path.split(":"):
-        candidate = os.path.join(d or ".", name)
-        if os.path.isfile(candidate):
-            raise CannotInvoke('exec: "%s": permission denied' % name)
-    raise CommandNotFound('exec: "%s": executable file not found in $PATH' % name)
 
 
 def _init(start, chan) -> int:
@@ -166,16 +72,3 @@ def _init(start, chan) -> int:
             return code_of(status)
 
 
-def kill_quietly(pid: int, sig: int) -> None:
-    """Signal ``pid`` if it is still there (the CLI, the keeper's parent and an init use it)."""
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def code_of(status: int) -> int:
-    """Docker's exit code for a wait status: the code, or 128 + the signal."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)

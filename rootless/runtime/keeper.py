@@ -49,6 +49,8 @@ def main(bundle, chan, parent: int, debug=None) -> int:
     if not os.path.isdir(rootfs):
         raise RootlessError("the bundle's root.path %s is not a directory" % rootfs)
     _unshare_rest(bundle.namespaces)
+    if "network" in bundle.namespaces:
+        ns.loopback_up()
     if bundle.owners and not os.path.exists(bundle.owners + ".applied"):
         apply_owners(rootfs, _read_owners(bundle.owners), bundle.owners + ".applied")
     pid = ns.fork_sibling()

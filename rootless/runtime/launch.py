@@ -39,25 +39,7 @@ from typing import Callable, List, Optional, Tuple
 from rootless.errors import RootlessError
 from rootless.linux import sync
 from rootless.runtime import idmapping, init, keeper
-
-
-class Started:
-    """A container whose command runs: P's host pid, K's (to reap), the pty master (``-t``)."""
-
-    def __init__(self, pid: int, keeper_pid: int, master: Optional[int]):
-        self.pid, self.keeper, self.master = pid, keeper_pid, master
-
-    def wait(self) -> int:
-        """P's exit code (Docker's codes), then K ended and reaped."""
-        code = init.code_of(_waitpid(self.pid))
-        self.end_keeper()
-        return code
-
-    def end_keeper(self) -> None:
-        if self.keeper:
-            init.kill_quietly(self.keeper, signal.SIGKILL)
-            _waitpid(self.keeper)
-            self.keeper = 0
+from rootless.runtime.process import Started, waitpid as _waitpid  # noqa: F401  (Started: launch's result)
 
 
 def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
@@ -65,7 +47,7 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
     """Set the container up and exec its command; ``on_pid(pid)`` is called as soon as P's
     pid is known (before it may exec). Raises what the set-up raised in K or P."""
     strategy = idmapping.get(bundle.idmap)
-    init.preload(bundle)
+    init.preload(bundle.process)
     parent_end, child_end = sync.pair()
     me = os.getpid()
     pid = os.fork()
@@ -176,17 +158,6 @@ def as_mapped_root(bundle, fn) -> None:
     sync.raise_error(message)
     if init.code_of(status):
         raise RootlessError("removing as the container's root failed (exit %d)" % init.code_of(status))
-
-
-def _waitpid(pid: int) -> int:
-    while True:
-        try:
-            return os.waitpid(pid, 0)[1]
-        except ChildProcessError:
-            return 0
-        except InterruptedError:
-            continue
-
 
 
 def reap_all() -> List[Tuple[int, int]]:
