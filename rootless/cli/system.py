@@ -180,58 +180,51 @@ def cmd_info(ctx, args):
 
 def info_lines(info: dict) -> list:
     """Docker's layout (Client, Server; its warnings go to stderr), then rootless's own."""
+    return (["Client:", " Version:    %s" % info["Version"], " Python:     %s" % info["Python"],
+             " Debug Mode: %s" % _bool(info["Debug"]), "", "Server:"]
+            + _server_lines(info) + _registry_lines(info["RegistryConfig"])
+            + [" Live Restore Enabled: %s" % _bool(info["LiveRestoreEnabled"]), "", "Rootless:",
+               " Storage root: %s" % info["StorageRoot"],
+               "  File system: %s" % info["StorageRootFilesystem"],
+               "  Chosen: %s" % info["StorageRootReason"],
+               " Run dir: %s" % info["RunDir"],
+               " User: uid %d" % info["Uid"]]
+            + _ladder_lines(info["Probes"]))
+
+
+def _server_lines(info: dict) -> list:
+    """The Server section of docker/cli's prettyPrintServerInfo, as far as Experimental."""
     from rootless.units import binary_size
-    lines = ["Client:",
-             " Version:    %s" % info["Version"],
-             " Python:     %s" % info["Python"],
-             " Debug Mode: %s" % _bool(info["Debug"]),
-             "",
-             "Server:",
-             " Containers: %d" % info["Containers"],
-             "  Running: %d" % info["ContainersRunning"],
-             "  Paused: %d" % info["ContainersPaused"],
-             "  Stopped: %d" % info["ContainersStopped"],
-             " Images: %d" % info["Images"],
-             " Server Version: %s" % info["ServerVersion"],
+    lines = [" Containers: %d" % info["Containers"], "  Running: %d" % info["ContainersRunning"],
+             "  Paused: %d" % info["ContainersPaused"], "  Stopped: %d" % info["ContainersStopped"],
+             " Images: %d" % info["Images"], " Server Version: %s" % info["ServerVersion"],
              " Storage Driver: %s" % info["Driver"]]
     lines += ["  %s: %s" % (k, v) for k, v in info["DriverStatus"]]
-    lines += [" Logging Driver: %s" % info["LoggingDriver"],
-              " Cgroup Driver: %s" % info["CgroupDriver"],
-              " Cgroup Version: %s" % info["CgroupVersion"],
-              " Security Options:"]
-    for option in info["SecurityOptions"]:
+    lines += [" Logging Driver: %s" % info["LoggingDriver"], " Cgroup Driver: %s" % info["CgroupDriver"],
+              " Cgroup Version: %s" % info["CgroupVersion"], " Security Options:"]
+    for option in info["SecurityOptions"]:  # "name=seccomp,profile=builtin": the name, then the rest
         for i, pair in enumerate(option.split(",")):
             key, _, value = pair.partition("=")
             lines.append("  %s" % value if i == 0 else "   %s: %s" % (key.title(), value))
-    lines += [" Kernel Version: %s" % info["KernelVersion"],
-              " Operating System: %s" % info["OperatingSystem"],
-              " OSType: %s" % info["OSType"],
-              " Architecture: %s" % info["Architecture"],
-              " CPUs: %d" % info["NCPU"],
-              " Total Memory: %s" % binary_size(info["MemTotal"]),
-              " Name: %s" % info["Name"],
-              " ID: %s" % info["ID"],
-              " Docker Root Dir: %s" % info["DockerRootDir"],
-              " Debug Mode: %s" % _bool(info["Debug"])]
+    lines += [" Kernel Version: %s" % info["KernelVersion"], " Operating System: %s" % info["OperatingSystem"],
+              " OSType: %s" % info["OSType"], " Architecture: %s" % info["Architecture"],
+              " CPUs: %d" % info["NCPU"], " Total Memory: %s" % binary_size(info["MemTotal"]),
+              " Name: %s" % info["Name"], " ID: %s" % info["ID"],
+              " Docker Root Dir: %s" % info["DockerRootDir"], " Debug Mode: %s" % _bool(info["Debug"])]
     for key, title in (("HttpProxy", "HTTP Proxy"), ("HttpsProxy", "HTTPS Proxy"), ("NoProxy", "No Proxy")):
         if info[key]:
             lines.append(" %s: %s" % (title, info[key]))
-    lines.append(" Experimental: %s" % _bool(info["ExperimentalBuild"]))
-    registry = info["RegistryConfig"]
-    insecure = [i["Name"] for i in registry["IndexConfigs"].values() if not i["Secure"]] + registry["InsecureRegistryCIDRs"]
-    if insecure:
-        lines += [" Insecure Registries:"] + ["  " + name for name in insecure]
+    return lines + [" Experimental: %s" % _bool(info["ExperimentalBuild"])]
+
+
+def _registry_lines(registry: dict) -> list:
+    """Insecure registries (hosts, then networks) and mirrors, each only when there are any."""
+    insecure = [i["Name"] for i in registry["IndexConfigs"].values() if not i["Secure"]]
+    insecure += registry["InsecureRegistryCIDRs"]
+    lines = [" Insecure Registries:"] + ["  " + name for name in insecure] if insecure else []
     if registry["Mirrors"]:
         lines += [" Registry Mirrors:"] + ["  " + m for m in registry["Mirrors"]]
-    lines += [" Live Restore Enabled: %s" % _bool(info["LiveRestoreEnabled"]),
-              "",
-              "Rootless:",
-              " Storage root: %s" % info["StorageRoot"],
-              "  File system: %s" % info["StorageRootFilesystem"],
-              "  Chosen: %s" % info["StorageRootReason"],
-              " Run dir: %s" % info["RunDir"],
-              " User: uid %d" % info["Uid"]]
-    return lines + _ladder_lines(info["Probes"])
+    return lines
 
 
 def _bool(value: bool) -> str:
