@@ -44,3 +44,13 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return "%d months" % (hours // 24 // 30)
     return "%d years" % (int(seconds / 3600) // 24 // 365)
+
+
+def binary_size(n: float) -> str:
+    """go-units' BytesSize: 1024-based units, 4 significant digits (``23.47GiB``), as
+    ``docker info`` prints Total Memory."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB"):
+        if abs(n) < 1024 or unit == "ZiB":
+            return ("%.4g" % n) + unit
+        n /= 1024.0
+    return ("%.4g" % n) + "YiB"

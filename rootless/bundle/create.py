@@ -26,12 +26,12 @@ class CreateOptions:
                  interactive: bool = False, init: bool = False, stop_signal: str = "",
                  add_hosts: Tuple[str, ...] = (), dns: Tuple[str, ...] = (),
                  dns_search: Tuple[str, ...] = (), dns_options: Tuple[str, ...] = (),
-                 restart: str = "", log: Optional[dict] = None):
+                 restart: str = "", log: Optional[dict] = None, detach: bool = False):
         self.image, self.run, self.name, self.user = image, run, name, user
         self.userns, self.storage_driver, self.auto_remove = userns, storage_driver, auto_remove
         self.interactive, self.init, self.stop_signal = interactive, init, stop_signal
         self.add_hosts, self.dns, self.dns_search, self.dns_options = add_hosts, dns, dns_search, dns_options
-        self.restart, self.log = restart, log or {}
+        self.restart, self.log, self.detach = restart, log or {}, detach
 
 
 def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
@@ -81,6 +81,8 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
         # Docker's Config.StopSignal: set only by --stop-signal or the image; `kill` with
         # another signal then does not cancel the restart policy (runtime.lifecycle.kill).
         "stop_signal": stop_signal if (opts.stop_signal or config.get("config", {}).get("StopSignal")) else "",
+        "config": asked_config(config.get("config") or {}, opts, dict(os.environ)),
+        "host_config": asked_host_config(opts),
     }
 
     def prepare(cdir: str) -> None:
@@ -97,6 +99,34 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
 
 
 OWNERS_FILE = "owners.json"
+
+
+def asked_config(image_config: dict, opts: CreateOptions, host_env: dict) -> dict:
+    """What Docker keeps as the container's Config (``inspect`` shows it): the image's
+    settings with the options applied, before the runtime adds its defaults (pure)."""
+    run = opts.run
+    entry, cmd = spec_mod.command_parts(image_config, run)
+    attached = not opts.detach
+    return {
+        "User": opts.user or image_config.get("User") or "",
+        "AttachStdin": opts.interactive and attached, "AttachStdout": attached, "AttachStderr": attached,
+        "Tty": run.tty, "OpenStdin": opts.interactive, "StdinOnce": opts.interactive and attached,
+        "Env": spec_mod.config_env(image_config, run, host_env),
+        "Cmd": cmd or None, "Entrypoint": entry or None,
+        "WorkingDir": run.workdir or image_config.get("WorkingDir") or "",
+        "Labels": dict(image_config.get("Labels") or {}, **(run.labels or {})),
+    }
+
+
+def asked_host_config(opts: CreateOptions) -> dict:
+    """The HostConfig fields Docker keeps as given (``inspect`` shows them), pure."""
+    run = opts.run
+    return {
+        "CapAdd": list(run.cap_add) or None, "CapDrop": list(run.cap_drop) or None,
+        "Dns": list(opts.dns), "DnsOptions": list(opts.dns_options), "DnsSearch": list(opts.dns_search),
+        "ExtraHosts": list(opts.add_hosts) or None, "Privileged": run.privileged,
+        "ReadonlyRootfs": run.read_only, "UsernsMode": opts.userns,
+    }
 
 
 def restart_policy(text: str, auto_remove: bool) -> dict:

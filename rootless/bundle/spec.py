@@ -55,15 +55,22 @@ class RunOptions(NamedTuple):
     network: str = "host"  # "host": the host's network namespace; "none": one of its own, lo only
 
 
-def command(image_config: dict, opts: RunOptions) -> List[str]:
-    """Docker's rule: entrypoint (image's unless --entrypoint) + args (or the image's Cmd
-    when no args are given; an explicit --entrypoint drops the image's Cmd)."""
+def command_parts(image_config: dict, opts: RunOptions) -> Tuple[List[str], List[str]]:
+    """(entrypoint, cmd) by Docker's rule: the image's entrypoint unless --entrypoint; the
+    args, or the image's Cmd when no args are given (an explicit --entrypoint drops the
+    image's Cmd). What ``inspect`` shows as Config.Entrypoint and Config.Cmd."""
     if opts.entrypoint is None:
         entry = list(image_config.get("Entrypoint") or [])
         cmd = list(opts.args) if opts.args else list(image_config.get("Cmd") or [])
     else:
         entry = [opts.entrypoint] if opts.entrypoint else []
         cmd = list(opts.args)
+    return entry, cmd
+
+
+def command(image_config: dict, opts: RunOptions) -> List[str]:
+    """The argv the container runs: entrypoint + cmd (``command_parts``)."""
+    entry, cmd = command_parts(image_config, opts)
     argv = entry + cmd
     if not argv:
         raise UsageError("no command specified: the image has no Cmd or Entrypoint; give one "
@@ -104,6 +111,20 @@ def env_file_lines(paths) -> List[str]:
         except OSError as e:
             raise UsageError("cannot read --env-file %s: %s" % (path, e.strerror))
     return env
+
+
+def config_env(image_config: dict, opts: RunOptions, host_env: Dict[str, str]) -> List[str]:
+    """Docker's Config.Env: the image's Env with -e/--env-file replacing or appending (a
+    bare ``-e NAME`` takes the host's value, or is dropped). PATH, HOSTNAME, HOME and TERM
+    are the runtime's additions (``environment``), not part of it, as in Docker."""
+    env: Dict[str, str] = {}
+    for item in list(image_config.get("Env") or []) + list(opts.env):
+        key, sep, value = item.partition("=")
+        if sep:
+            env[key] = value
+        elif key in host_env:
+            env[key] = host_env[key]
+    return ["%s=%s" % kv for kv in env.items()]
 
 
 def working_dir(image_config: dict, opts: RunOptions) -> str:

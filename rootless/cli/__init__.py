@@ -161,7 +161,7 @@ COMMAND_MODULES = {
     "version": "system", "info": "system", "system": "system",
     "image": "images", "images": "images", "load": "images", "save": "images",
     "import": "images", "tag": "images", "rmi": "images", "history": "images",
-    "inspect": "images",
+    "inspect": "inspect",
     "container": "containers", "create": "containers", "run": "containers", "start": "containers",
     "rm": "containers", "ps": "containers", "stop": "containers", "kill": "containers",
     "restart": "containers", "wait": "containers", "logs": "containers", "rename": "containers",

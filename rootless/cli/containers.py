@@ -38,6 +38,8 @@ def register(sub, word=None) -> None:
         p.add_argument("-v", "--volumes", action="store_true", help="accepted for Docker compatibility")
         p.set_defaults(handler=cmd_rm)
     import importlib
+    if csub is not None:
+        importlib.import_module("rootless.cli.inspect").add_container_parser(csub)
     for name, words in (("logs", ("logs",)), ("lifecycle", ("stop", "restart", "kill", "wait")),
                         ("ps", ("ps", "rename")), ("exec", ("exec",))):
         if everything or word in words:
@@ -118,7 +120,7 @@ def _options(ctx, args):
                          interactive=args.interactive, init=args.init, stop_signal=args.stop_signal,
                          add_hosts=tuple(args.add_host), dns=tuple(args.dns),
                          dns_search=tuple(args.dns_search), dns_options=tuple(args.dns_option),
-                         restart=args.restart, log=log)
+                         restart=args.restart, log=log, detach=getattr(args, "detach", False))
 
 
 def _create(ctx, args) -> dict:

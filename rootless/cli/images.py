@@ -1,4 +1,5 @@
-"""Image verbs: images, load, save, import, tag, rmi, history, image inspect, image prune."""
+"""Image verbs: images, load, save, import, tag, rmi, history, image prune; the JSON of
+``image inspect`` (which cli.inspect prints)."""
 
 import json
 import sys
@@ -325,11 +326,8 @@ def cmd_history(ctx, args):
 
 
 def _inspect(sub, isub):
-    for p in _both(sub, isub, "inspect", "inspect", help="show low-level information on images"):
-        p.add_argument("images", nargs="+", metavar="IMAGE")
-        p.add_argument("-f", "--format", help="a Go-like template applied to each object")
-        p.add_argument("--type", choices=["image"], default="image", help="object type")
-        p.set_defaults(handler=cmd_inspect)
+    from rootless.cli import inspect
+    inspect.add_image_parser(isub)  # the top-level ``inspect`` is cli.inspect's own
 
 
 def inspect_image(store, name) -> dict:
@@ -364,21 +362,3 @@ def _first_comment(config) -> str:
 
 def _rfc3339(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def cmd_inspect(ctx, args):
-    from rootless.errors import NotFound
-    store = ctx.store()
-    objects, missing = [], []
-    for name in args.images:
-        try:
-            objects.append(inspect_image(store, name))
-        except NotFound:
-            missing.append(name)
-    if args.format:
-        out("\n".join(fmt.render(args.format.replace("\\t", "\t").replace("\\n", "\n"), o) for o in objects))
-    else:
-        out(json.dumps(objects, indent=4))
-    if missing:
-        raise NotFound("no such image: %s" % ", ".join(missing))
-    return 0

@@ -53,25 +53,117 @@ def cmd_version(ctx, args):
 
 
 def system_info(ctx, probe_again: bool = False) -> dict:
+    """Docker's Info (the keys ``docker info --format '{{json .}}'`` has, with what rootless
+    knows; Docker's zero value for what it cannot), and rootless's own keys after them."""
+    from rootless import host, probes
     from rootless import paths as paths_mod
-    from rootless import probes
     p = ctx.paths()
-    images = []
-    if os.path.exists(p.images_index):
-        images = ctx.store().images()
-    return {
+    probed = probes.collect(p, refresh=probe_again)
+    counts = _container_counts(p)
+    images = ctx.store().images() if os.path.exists(p.images_index) else []
+    fs = paths_mod.fs_type(p.root)
+    driver = (probed.get("rootfs") or {}).get("choice", "")
+    cgroups = host.cgroups()
+    release = host.os_release()
+    registry, registry_warning = _registry_config()
+    info = {
+        "ID": host.engine_id(p.root),
+        "Containers": sum(counts), "ContainersRunning": counts[0], "ContainersPaused": counts[1],
+        "ContainersStopped": counts[2], "Images": len(images),
+        "Driver": driver,
+        "DriverStatus": [["Backing Filesystem", host.backing_fs(fs)]] + ([["userxattr", "true"]] if driver == "overlay" else []),
+        "MemoryLimit": False, "SwapLimit": False, "CpuCfsPeriod": False, "CpuCfsQuota": False,
+        "CPUShares": False, "CPUSet": False, "PidsLimit": False, "IPv4Forwarding": _ip_forward(),
+        "Debug": bool(ctx.debug), "OomKillDisable": False,
+        "LoggingDriver": "json-file", "CgroupDriver": cgroups["driver"], "CgroupVersion": cgroups["version"],
+        "KernelVersion": os.uname().release,
+        "OperatingSystem": release.get("PRETTY_NAME", ""), "OSVersion": release.get("VERSION_ID", ""),
+        "OSType": "linux", "Architecture": os.uname().machine,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": registry,
+        "NCPU": host.cpus(), "MemTotal": host.mem_total(),
+        "DockerRootDir": p.root,
+        "HttpProxy": _env_any("HTTP_PROXY", "http_proxy"), "HttpsProxy": _env_any("HTTPS_PROXY", "https_proxy"),
+        "NoProxy": _env_any("NO_PROXY", "no_proxy"),
+        "Name": os.uname().nodename, "Labels": [], "ExperimentalBuild": False,
+        "ServerVersion": __version__, "LiveRestoreEnabled": False,
+        "SecurityOptions": host.security_options((probed.get("idmap") or {}).get("choice", "")),
+        "Warnings": _warnings(probed, cgroups, registry_warning),
+        # rootless's own
         "Version": __version__,
         "Python": "%d.%d.%d" % sys.version_info[:3],
-        "Architecture": _machine(),
-        "KernelVersion": os.uname().release,
         "StorageRoot": p.root,
-        "StorageRootFilesystem": paths_mod.fs_type(p.root),
+        "StorageRootFilesystem": fs,
         "StorageRootReason": p.root_reason,
         "RunDir": p.run,
-        "Images": len(images),
         "Uid": os.getuid(),
-        "Probes": probes.collect(p, refresh=probe_again),
+        "Probes": probed,
     }
+    return info
+
+
+def _container_counts(paths) -> "tuple[int, int, int]":
+    """(running, paused, stopped), Docker's way: restarting counts as running."""
+    from rootless.runtime import state
+    from rootless.runtime.start import remove
+    running = paused = stopped = 0
+    for record in state.Containers(paths).all(lambda r: remove(paths, r)):
+        if record["status"] in (state.RUNNING, state.RESTARTING):
+            running += 1
+        elif record["status"] == state.PAUSED:
+            paused += 1
+        else:
+            stopped += 1
+    return running, paused, stopped
+
+
+def _registry_config() -> "tuple[dict, str]":
+    """Docker's RegistryConfig from registries.json, and a warning if it cannot be read."""
+    from rootless.errors import RootlessError
+    from rootless.image import regconfig
+    try:
+        config = regconfig.RegistryConfig.load()
+    except RootlessError as e:
+        config, problem = regconfig.RegistryConfig(), str(e)
+    else:
+        problem = ""
+    indexes = {regconfig.DOCKER_HUB: {"Name": regconfig.DOCKER_HUB, "Mirrors": list(config.registry_mirrors),
+                                      "Secure": True, "Official": True}}
+    for entry in config.insecure_registries:
+        if "/" not in entry:
+            indexes[entry] = {"Name": entry, "Mirrors": [], "Secure": False, "Official": False}
+    return {"InsecureRegistryCIDRs": [e for e in config.insecure_registries if "/" in e],
+            "IndexConfigs": indexes, "Mirrors": list(config.registry_mirrors)}, problem
+
+
+def _warnings(probed: dict, cgroups: dict, registry_problem: str) -> list:
+    """Docker's WARNING lines, for what this host lacks (the remedies are in our section)."""
+    warnings = []
+    idmap = probed.get("idmap") or {}
+    if idmap.get("choice") != "subuid":
+        warnings.append("WARNING: Id mapping is %s: %s" % (idmap.get("choice", "unknown"), idmap.get("reason", "")))
+    rootfs = probed.get("rootfs") or {}
+    if rootfs.get("choice") == "copy":
+        warnings.append("WARNING: Rootfs driver is copy: %s" % rootfs.get("reason", ""))
+    if cgroups["driver"] == "none":
+        warnings.append("WARNING: Running without cgroups: %s" % (
+            "no cgroup v2 subtree is delegated to you" if cgroups["version"] == "2"
+            else "the host uses cgroup v1, and rootless needs a delegated cgroup v2 subtree"))
+    if registry_problem:
+        warnings.append("WARNING: %s" % registry_problem)
+    return warnings
+
+
+def _env_any(*names) -> str:
+    return next((os.environ[n] for n in names if os.environ.get(n)), "")
+
+
+def _ip_forward() -> bool:
+    try:
+        with open("/proc/sys/net/ipv4/ip_forward") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
 
 
 def cmd_info(ctx, args):
@@ -79,19 +171,64 @@ def cmd_info(ctx, args):
     if args.format:
         out(_json(info) if args.format == "json" else _fmt().render(args.format, info))
         return 0
-    out("\n".join([
-        "Client: rootless %s (Python %s)" % (info["Version"], info["Python"]),
-        "Server: none (rootless has no daemon)",
-        " Images: %d" % info["Images"],
-        " Storage root: %s" % info["StorageRoot"],
-        "  File system: %s" % info["StorageRootFilesystem"],
-        "  Chosen: %s" % info["StorageRootReason"],
-        " Run dir: %s" % info["RunDir"],
-        " Kernel: %s" % info["KernelVersion"],
-        " Architecture: %s" % info["Architecture"],
-        " User: uid %d" % info["Uid"],
-    ] + _ladder_lines(info["Probes"])))
+    out("\n".join(info_lines(info)))
+    if info["Warnings"]:
+        sys.stdout.flush()
+        sys.stderr.write("".join(w + "\n" for w in info["Warnings"]))
     return 0
+
+
+def info_lines(info: dict) -> list:
+    """Docker's layout (Client, Server; its warnings go to stderr), then rootless's own."""
+    return (["Client:", " Version:    %s" % info["Version"], " Python:     %s" % info["Python"],
+             " Debug Mode: %s" % _bool(info["Debug"]), "", "Server:"]
+            + _server_lines(info) + _registry_lines(info["RegistryConfig"])
+            + [" Live Restore Enabled: %s" % _bool(info["LiveRestoreEnabled"]), "", "Rootless:",
+               " Storage root: %s" % info["StorageRoot"],
+               "  File system: %s" % info["StorageRootFilesystem"],
+               "  Chosen: %s" % info["StorageRootReason"],
+               " Run dir: %s" % info["RunDir"],
+               " User: uid %d" % info["Uid"]]
+            + _ladder_lines(info["Probes"]))
+
+
+def _server_lines(info: dict) -> list:
+    """The Server section of docker/cli's prettyPrintServerInfo, as far as Experimental."""
+    from rootless.units import binary_size
+    lines = [" Containers: %d" % info["Containers"], "  Running: %d" % info["ContainersRunning"],
+             "  Paused: %d" % info["ContainersPaused"], "  Stopped: %d" % info["ContainersStopped"],
+             " Images: %d" % info["Images"], " Server Version: %s" % info["ServerVersion"],
+             " Storage Driver: %s" % info["Driver"]]
+    lines += ["  %s: %s" % (k, v) for k, v in info["DriverStatus"]]
+    lines += [" Logging Driver: %s" % info["LoggingDriver"], " Cgroup Driver: %s" % info["CgroupDriver"],
+              " Cgroup Version: %s" % info["CgroupVersion"], " Security Options:"]
+    for option in info["SecurityOptions"]:  # "name=seccomp,profile=builtin": the name, then the rest
+        for i, pair in enumerate(option.split(",")):
+            key, _, value = pair.partition("=")
+            lines.append("  %s" % value if i == 0 else "   %s: %s" % (key.title(), value))
+    lines += [" Kernel Version: %s" % info["KernelVersion"], " Operating System: %s" % info["OperatingSystem"],
+              " OSType: %s" % info["OSType"], " Architecture: %s" % info["Architecture"],
+              " CPUs: %d" % info["NCPU"], " Total Memory: %s" % binary_size(info["MemTotal"]),
+              " Name: %s" % info["Name"], " ID: %s" % info["ID"],
+              " Docker Root Dir: %s" % info["DockerRootDir"], " Debug Mode: %s" % _bool(info["Debug"])]
+    for key, title in (("HttpProxy", "HTTP Proxy"), ("HttpsProxy", "HTTPS Proxy"), ("NoProxy", "No Proxy")):
+        if info[key]:
+            lines.append(" %s: %s" % (title, info[key]))
+    return lines + [" Experimental: %s" % _bool(info["ExperimentalBuild"])]
+
+
+def _registry_lines(registry: dict) -> list:
+    """Insecure registries (hosts, then networks) and mirrors, each only when there are any."""
+    insecure = [i["Name"] for i in registry["IndexConfigs"].values() if not i["Secure"]]
+    insecure += registry["InsecureRegistryCIDRs"]
+    lines = [" Insecure Registries:"] + ["  " + name for name in insecure] if insecure else []
+    if registry["Mirrors"]:
+        lines += [" Registry Mirrors:"] + ["  " + m for m in registry["Mirrors"]]
+    return lines
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def disk_usage(store) -> list:

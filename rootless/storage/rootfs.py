@@ -35,6 +35,12 @@ class Overlay:
         """The container's own changes (its writable layer): what ``ps -s`` measures."""
         return os.path.join(cdir, "upper")
 
+    def graph_data(self, cdir: str, lower: List[str]) -> dict:
+        """Docker's GraphDriver.Data of overlay2: the directories of the mount (``lower``:
+        the image's layer directories, lowest first; overlay lists them topmost first)."""
+        return {"LowerDir": ":".join(reversed(lower)), "MergedDir": os.path.join(cdir, "merged"),
+                "UpperDir": os.path.join(cdir, "upper"), "WorkDir": os.path.join(cdir, "work")}
+
     def options(self, cdir: str, layers: Layers) -> str:
         # Lower layers as paths relative to the layers directory (the caller chdirs there):
         # mount options are limited to one page, and absolute paths would fill it at ~30 layers.
@@ -111,6 +117,12 @@ class Copy:
         """The whole flattened copy: every byte of it is the container's own."""
         return os.path.join(cdir, "rootfs")
 
+    def graph_data(self, cdir: str, lower: List[str]) -> dict:
+        """No layers below and no work directory: the copy is both the writable layer
+        and the tree the container sees."""
+        rootfs = os.path.join(cdir, "rootfs")
+        return {"MergedDir": rootfs, "UpperDir": rootfs}
+
     def release(self) -> None:
         pass
 
@@ -130,6 +142,13 @@ def writable_size(name: str, cdir: str) -> int:
     from rootless.fsutil import apparent_size
     driver = DRIVERS.get(name)
     return apparent_size(driver().writable(cdir)) if driver else 0
+
+
+def graph_data(name: str, cdir: str, lower: List[str]) -> Optional[dict]:
+    """The directories a container of driver ``name`` has, by Docker's names (None if
+    the driver is unknown)."""
+    driver = DRIVERS.get(name)
+    return driver().graph_data(cdir, lower) if driver else None
 
 
 def choose(forced: Optional[str], probed: str, layers: Layers) -> Tuple[str, str]:

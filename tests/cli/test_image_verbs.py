@@ -108,8 +108,10 @@ def test_image_inspect_and_format(rl, tmp_path):
     assert obj["RootFS"]["Type"] == "layers" and len(obj["RootFS"]["Layers"]) == 1
     assert obj["Config"]["Cmd"] == ["sh"]
     assert rl.out("inspect", "-f", "{{.Id}} {{.Os}}", "demo/app:1").strip() == image_id + " linux"
+    # Docker's inspect: the ones found (none here), then its error line, exit 1.
     proc = rl("image", "inspect", "missing", check=False)
-    assert proc.returncode == 125 and proc.stdout.decode().strip() == "[]"
+    assert proc.returncode == 1 and proc.stdout.decode().strip() == "[]"
+    assert proc.stderr.decode() == "Error: No such image: missing\n"
 
 
 def test_history(rl, tmp_path):

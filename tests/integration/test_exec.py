@@ -55,9 +55,7 @@ def box(erl, driver):
 
 
 def host_pid(erl, cid) -> int:
-    import json  # TEMPORARY until inspect lands
-    with open(os.path.join(erl.root, "containers", cid, "container.json")) as f:
-        return json.load(f)["pid"]
+    return int(erl.out("inspect", "-f", "{{.State.Pid}}", cid).strip())
 
 
 def sub_ids() -> bool:
@@ -252,6 +250,7 @@ def test_nsenter_by_state_pid(erl, driver):
     cid = erl.out("run", "-d", "--storage-driver", driver, "--network", "none", "--hostname", "seedhost",
                   "busybox", "sleep", "1000").strip()
     pid = host_pid(erl, cid)
+    assert erl.out("inspect", "-f", "{{.HostConfig.NetworkMode}}", cid).strip() == "none"
     enter = ["nsenter", "-t", str(pid), "-U", "-m", "-u", "-i", "-n", "-p", "--preserve-credentials"]
     done = subprocess.run(enter + ["cat", "/etc/hostname"], capture_output=True, timeout=30)
     assert done.returncode == 0, done.stderr
