@@ -687,6 +687,9 @@ class Template:
         except _ParseError as e:
             raise UsageError("template parsing error: template: :%s: at <%s>: %s" % (
                 _where(text, e.pos), _snippet(self._action_at(e.pos)), e.message))
+        except RecursionError:
+            raise UsageError("template parsing error: template: parentheses or control structures "
+                             "nested too deep")
 
     def _action_at(self, pos: int) -> str:
         start = self.text.rfind("{{", 0, pos + 2)
@@ -707,6 +710,8 @@ class Template:
             error = UsageError('template: :%s: executing "" at <%s>: %s' % (where, context, e.message))
             error.partial = "".join(run.out)
             raise error
+        except RecursionError:
+            raise UsageError('template: executing "": nested too deep')
         return "".join(run.out)
 
 
@@ -1034,9 +1039,21 @@ def go_print(value: Any) -> str:
     return "<no value>" if value is None else _go_value(value)
 
 
+class _Unencodable(Exception):
+    pass
+
+
 def go_json(value: Any) -> str:
     """Docker's ``json`` function: Go's encoder, compact, without HTML escaping; a dict's
-    keys in their order (a struct's), callables left out (methods are not marshalled)."""
+    keys in their order (a struct's), callables left out (methods are not marshalled).
+    What Go cannot encode (NaN, a function) gives "", as Docker ignores the encoder's error."""
+    try:
+        return _json_value(value)
+    except _Unencodable:
+        return ""
+
+
+def _json_value(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -1045,7 +1062,7 @@ def go_json(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise _FuncError("json: unsupported value: %s" % go_float(value))
+            raise _Unencodable()
         sign, digits, point = _float_digits(value)
         if digits != "0" and (abs(value) < 1e-6 or abs(value) >= 1e21):
             return _float_e(sign, digits, point, 1)  # Go's encoder: 1e-7, not fmt's 1e-07
@@ -1053,12 +1070,12 @@ def go_json(value: Any) -> str:
     if isinstance(value, str):
         return _json_string(value)
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(go_json(v) for v in value) + "]"
+        return "[" + ",".join(_json_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join("%s:%s" % (_json_string(str(k)), go_json(v))
+        return "{" + ",".join("%s:%s" % (_json_string(str(k)), _json_value(v))
                               for k, v in value.items() if not callable(v)) + "}"
     if callable(value):
-        return ""  # Go's encoder fails on a func; Docker's json then prints nothing
+        raise _Unencodable()
     return _json_string(str(value))
 
 

@@ -162,6 +162,7 @@ def test_printf_is_gos(template, out):
     ("tab\tnl\ncr\r\x01\u2028é", '"tab\\tnl\\ncr\\r\\u0001\\u2028é"'),
     (1.0, "1"), (1e21, "1e+21"), (1e-7, "1e-7"), (1000000.0, "1000000"),
     ({"Label": lambda k: k, "ID": "x"}, '{"ID":"x"}'),
+    ([1, float("nan")], ""), (float("inf"), ""),   # Go's encoder fails; Docker prints what it got: nothing
 ])
 def test_json_is_dockers(value, out):
     assert go_json(value) == out
@@ -302,3 +303,9 @@ def test_format_emit_uses_the_engine_for_rows_and_header():
         fmt.emit(rows, "{{.Nope}}", columns)
     with pytest.raises(UsageError, match="template parsing error"):
         fmt.emit([], "{{if}}", columns)        # parsed even when there is nothing to list
+
+
+def test_deep_nesting_is_a_usage_error_not_a_crash():
+    for template in ["{{" + "(" * 5000 + "1" + ")" * 5000 + "}}", "{{if 1}}" * 3000 + "{{end}}" * 3000]:
+        with pytest.raises(UsageError, match="nested too deep"):
+            parse(template)
