@@ -34,14 +34,15 @@ Dicts stand for Go structs as well as maps, so two decisions:
 
 Printing is Go's: ``<no value>`` for nil (``<nil>`` inside lists and maps, and in
 ``print``), ``[a b]``, ``map[a:1 b:2]``, ``true``, floats as Go's ``%v`` (``1e+06``).
-Strings count characters, not bytes (``len``, ``slice``, ``truncate``); numbers compare
-across int and float. Errors are ``UsageError``s of one line in Go's words, with the line,
-column and text of the action: ``template parsing error: template: :1:5: at <{{foo}}>:
-function "foo" not defined``; ``template: :1:2: executing "" at <.Nope>: can't evaluate
-field Nope (fields: ID, Names)``.
+Where Go's types would decide and JSON's cannot, rootless is lenient: strings count
+characters, not bytes (``len``, ``slice``, ``truncate``); numbers compare across int and
+float, and ``printf``'s float verbs take ints.
+
+Errors are ``UsageError``s of one line in Go's words, with the line, column and text of the
+action: ``template parsing error: template: :1:2: at <{{foo}}>: function "foo" not
+defined``; ``template: :1:2: executing "" at <.Nope>: can't evaluate field Nope (fields: ID, Names)``.
 """
 
-import json
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -700,7 +701,7 @@ class Template:
 
     def execute(self, data: Any, strict: bool = True, funcs: Optional[Dict[str, Callable]] = None) -> str:
         """Render ``data``; ``strict``: a missing key is an error (else nil, see above)."""
-        run = _Run(self, data, strict, dict(FUNCS, **funcs) if funcs else FUNCS)
+        run = _Run(data, strict, dict(FUNCS, **funcs) if funcs else FUNCS)
         try:
             run.walk(data, self.nodes)
         except _ExecError as e:
@@ -726,7 +727,7 @@ def render(text: str, data: Any, strict: bool = True) -> str:
 class _Run:
     """One execution: the output, the variables (a stack, as Go's), the options."""
 
-    def __init__(self, tmpl: Template, data: Any, strict: bool, funcs: Dict[str, Callable]):
+    def __init__(self, data: Any, strict: bool, funcs: Dict[str, Callable]):
         self.out = []  # type: List[str]
         self.vars = [["$", data]]  # type: List[list]
         self.strict, self.funcs = strict, funcs
