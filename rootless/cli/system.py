@@ -44,7 +44,7 @@ def version_info() -> dict:
 def cmd_version(ctx, args):
     info = version_info()
     if args.format:
-        out(_json(info) if args.format == "json" else _fmt().render(args.format, info))
+        out(_json(info) if args.format == "json" else _fmt().render(args.format, info, strict=True))
         return 0
     c = info["Client"]
     out("Client:\n Version:     %s\n Python:      %s\n OS/Arch:     %s/%s\n Executable:  %s"
@@ -169,7 +169,7 @@ def _ip_forward() -> bool:
 def cmd_info(ctx, args):
     info = system_info(ctx, args.probe)
     if args.format:
-        out(_json(info) if args.format == "json" else _fmt().render(args.format, info))
+        out(_json(info) if args.format == "json" else _fmt().render(args.format, info, strict=True))
         return 0
     out("\n".join(info_lines(info)))
     if info["Warnings"]:

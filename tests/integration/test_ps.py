@@ -230,7 +230,7 @@ def test_every_filter(prl):
     (["-f", "health=healthy"], "not supported yet"),
     (["-f", "isolation=default"], "not supported yet"),
     (["-f", "is-task=false"], "not supported yet"),
-    (["--format", "{{.Nope}}"], "template: no field 'Nope'"),
+    (["--format", "{{.Nope}}"], 'template: :1:2: executing "" at <.Nope>: can\'t evaluate field Nope'),
 ])
 def test_filter_and_format_errors(prl, args, message):
     proc = prl("ps", *args, check=False)

@@ -47,17 +47,34 @@ def test_render_json():
 
 @pytest.mark.parametrize("template", ["{{.Nope}}", "{{.Config.Nope}}", "{{.ID.More}}", "{{json .Nope}}",
                                       '{{join .Nope ","}}'])
-def test_render_unknown_field(template):
+def test_render_unknown_field_strict(template):
     with pytest.raises(UsageError):
-        render(template, OBJ)
+        render(template, OBJ, strict=True)
 
 
-@pytest.mark.parametrize("template", [
-    "{{if .Flag}}yes{{end}}", "{{range .Tags}}{{.}}{{end}}", '{{printf "%s" .ID}}',
-    "{{json .ID .Tag}}", "{{upper}}", "{{len .Tags}}", "{{.ID | upper}}", "{{join .Tags}}",
+@pytest.mark.parametrize("template, out", [
+    ("{{.Nope}}", "<no value>"), ("{{.Config.Nope}}", "<no value>"), ("{{json .Nope}}", "null"),
+    ('{{join .Nope ","}}', ""),
 ])
-def test_render_unsupported_action(template):
+def test_render_missing_key_is_no_value_by_default(template, out):
+    # render() is for inspected JSON, where Go's maps print a missing key as <no value>
+    assert render(template, OBJ) == out
     with pytest.raises(UsageError):
+        render("{{.ID.More}}", OBJ)  # a field of a string is an error either way
+
+
+@pytest.mark.parametrize("template, out", [
+    # refused by the regex engine this replaced; Go's text/template renders them
+    ("{{if .Flag}}yes{{end}}", "yes"), ("{{range .Tags}}{{.}}{{end}}", "1latest"),
+    ('{{printf "%s" .ID}}', "0123456789ab"), ("{{len .Tags}}", "2"), ("{{.ID | upper}}", "0123456789AB"),
+])
+def test_render_go_actions(template, out):
+    assert render(template, OBJ) == out
+
+
+@pytest.mark.parametrize("template", ["{{json .ID .Tag}}", "{{upper}}", "{{join .Tags}}"])
+def test_render_wrong_number_of_arguments(template):
+    with pytest.raises(UsageError, match="wrong number of args"):
         render(template, OBJ)
 
 
