@@ -156,7 +156,8 @@ def cmd_run(ctx, args):
     (so it can be detached from); anything else runs in the foreground, the CLI its parent
     (the fast path: no monitor to reach)."""
     from rootless.runtime.start import start
-    require_tty(args.interactive, args.tty)
+    if not getattr(args, "detach", False):  # as Docker: -dit needs no terminal, nothing reads it
+        require_tty(args.interactive, args.tty)
     keys = None
     if args.detach_keys or (args.interactive and args.tty):
         from rootless.runtime.terminal import detach_keys
