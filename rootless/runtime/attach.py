@@ -43,6 +43,8 @@ import time
 from collections import deque
 from typing import Dict, List, Optional
 
+from rootless.runtime import terminal  # at start-up: a monitor outlives rebuilds of its zipapp
+
 IN, OUT, ERR = b"\x00", b"\x01", b"\x02"
 TAGS = {"stdout": OUT, "stderr": ERR}
 MAX_QUEUED = 256 * 1024
@@ -159,7 +161,6 @@ class Attachments:
         rows, cols = size
         if master is None or not (0 < rows < 65536 and 0 < cols < 65536):
             return
-        from rootless.runtime import terminal
         try:
             terminal.set_winsize(master, rows, cols)
         except OSError:
@@ -264,7 +265,6 @@ class Attachments:
         entry.pending += data
         entry.eof = eof
         if eof and entry.owned:
-            from rootless.runtime import terminal
             entry.pending += terminal.veof(entry.fd)
         self._write_input(w.cid)
 
@@ -327,6 +327,18 @@ class Attachments:
             pass
         if entry.owned:
             os.close(entry.fd)
+
+
+def attachable(w, cid: str) -> int:
+    """The pid of the container ``w`` (the monitor's Watched for ``cid``, or None) for an
+    ``attach``; Docker's refusal when it is between two runs."""
+    from rootless.errors import Conflict
+    if w is None or w.started is None:
+        if w is not None and w.restart_at is not None:
+            raise Conflict("You cannot attach to a restarting container, wait until it is running")
+        raise Conflict("container %s is not run by this monitor (a foreground run, or a monitor "
+                       "of another rootless build): it cannot be attached" % cid[:12])
+    return w.started.pid
 
 
 def _master(w) -> Optional[int]:

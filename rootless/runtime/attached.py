@@ -221,7 +221,7 @@ class Session:
         except BlockingIOError:
             return True, False
         except OSError as e:
-            if e.errno != errno.EIO:  # EIO: the terminal hung up
+            if e.errno not in (errno.EIO, errno.EBADF):  # EIO: the terminal hung up
                 raise
             data = b""
         if not data:

@@ -49,7 +49,7 @@ import time
 from typing import Dict, List, Optional
 
 from rootless.linux import sync
-from rootless.runtime.attach import Attachments
+from rootless.runtime.attach import Attachments, attachable
 from rootless.runtime.restart import restart_wanted
 
 RESTART_MAX_DELAY = 60.0  # Docker's: 100 ms doubling up to a minute, reset after 10 s up
@@ -185,7 +185,7 @@ class Monitor:
             if op == "start":
                 pid = self.start(_paths(message), cid)
             elif op == "attach":
-                pid = self._attachable(cid)
+                pid = attachable(self.watched.get(cid), cid)
             else:
                 raise ValueError("unknown request %r" % op)
         except BaseException as e:
@@ -201,17 +201,6 @@ class Monitor:
         size = (attach.get("rows") or 0, attach.get("cols") or 0)
         self.attach.add(w, conn, bool(attach.get("stdin")), size if all(size) else None)
         return True
-
-    def _attachable(self, cid: str) -> int:
-        """The pid of a container this monitor runs, to attach to (Docker's refusals)."""
-        from rootless.errors import Conflict
-        w = self.watched.get(cid)
-        if w is None or w.started is None:
-            if w is not None and w.restart_at is not None:
-                raise Conflict("You cannot attach to a restarting container, wait until it is running")
-            raise Conflict("container %s is not run by this monitor (a foreground run, or a monitor "
-                           "of another rootless build): it cannot be attached" % cid[:12])
-        return w.started.pid
 
     # -- one container -----------------------------------------------------------------
 
