@@ -76,9 +76,10 @@ def run_attached(paths, record: dict, stdin: bool, detach_keys: bytes) -> int:
             sock, reply = monitor_client.converse(paths, "start", id=record["id"],
                                                   attach={"stdin": stdin, "rows": rows, "cols": cols})
         except BaseException:
-            if record.get("auto_remove"):  # it never ran: nobody else would remove it
-                from rootless.runtime.start import remove
-                remove(paths, containers.read(record["id"]) or record)
+            current = containers.read(record["id"])
+            if current is not None and current.get("auto_remove") and current["status"] not in state.ACTIVE:
+                from rootless.runtime.start import remove  # it never ran: nobody else would
+                remove(paths, current)
             raise
         code, detached = session.run(sock, reply["pid"])
     if detached:
@@ -87,15 +88,18 @@ def run_attached(paths, record: dict, stdin: bool, detach_keys: bytes) -> int:
 
 
 def refuse_stopped(record: dict) -> None:
-    """Docker's refusals to attach (its client exits 1 for the first)."""
+    """Docker's refusals to attach, with its client's exit code (1)."""
     if record["status"] == state.PAUSED:
-        raise Conflict("You cannot attach to a paused container, unpause it first")
-    if record["status"] == state.RESTARTING:
-        raise Conflict("You cannot attach to a restarting container, wait until it is running")
-    if record["status"] != state.RUNNING:
-        error = Conflict("You cannot attach to a stopped container, start it first")
-        error.exit_code = 1
-        raise error
+        message = "You cannot attach to a paused container, unpause it first"
+    elif record["status"] == state.RESTARTING:
+        message = "You cannot attach to a restarting container, wait until it is running"
+    elif record["status"] != state.RUNNING:
+        message = "You cannot attach to a stopped container, start it first"
+    else:
+        return
+    error = Conflict(message)
+    error.exit_code = 1
+    raise error
 
 
 def has_tty(paths, record: dict) -> bool:
