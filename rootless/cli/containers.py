@@ -203,7 +203,6 @@ def cmd_start(ctx, args):
         # As Docker: stdin is attached only with `start -i`, whatever create was given; with a
         # tty as well, the monitor runs it with this terminal attached (it can be detached).
         if args.interactive and attached.has_tty(ctx.paths(), record):
-            require_tty(True, True)
             return attached.run_attached(ctx.paths(), record, stdin=True, detach_keys=keys)
         return start(ctx.paths(), record, interactive=args.interactive, debug=ctx.log if ctx.debug else None)
     failed = None

@@ -257,6 +257,14 @@ def test_start_ai(arl, terms):
     arl("rm", "started")
 
 
+def test_start_ai_of_a_tty_container_reads_a_pipe_too(arl):
+    # As Docker's start: no terminal needed for stdin (run -it checks; start -ai does not).
+    arl("create", "-it", "--name", "fed", "busybox", "sh")
+    proc = arl("start", "-ai", "fed", input=b"echo piped-$((6*7))\nexit 2\n", check=False)
+    assert proc.returncode == 2 and b"piped-42" in proc.stdout, proc.stderr
+    arl("rm", "fed")
+
+
 def test_attach_to_a_stopped_container(arl):
     arl("create", "--name", "stopped", "busybox", "true")
     proc = arl("attach", "stopped", check=False)
