@@ -217,6 +217,20 @@ def test_run_it_detach_attach_again_exit_3(arl, terms):
     arl("rm", "again")
 
 
+def test_kill_9_of_a_run_it_cli_leaves_the_container_to_its_monitor(arl, terms):
+    # The monitor is its parent, not the CLI: the CLI's end is a detach it did not ask for.
+    term = terms("run", "-it", "--name", "orphan", "busybox", "sh")
+    term.expect(PROMPT)
+    os.kill(term.pid, signal.SIGKILL)
+    assert term.wait() == -signal.SIGKILL
+    assert status(arl, "orphan").startswith("Up ")
+    term = terms("attach", "orphan")
+    echo(term, "still-there")
+    term.type("exit 8\r")
+    assert term.wait() == 8
+    arl("rm", "orphan")
+
+
 def test_run_it_rm_is_removed_when_it_ends(arl, terms):
     term = terms("run", "-it", "--rm", "--name", "gone", "busybox", "sh")
     term.expect(PROMPT)
