@@ -30,6 +30,8 @@ def register(sub, word=None) -> None:
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
         p.add_argument("-a", "--attach", action="store_true", help="attach STDOUT/STDERR and forward signals")
         p.add_argument("-i", "--interactive", action="store_true", help="attach the container's STDIN")
+        p.add_argument("--detach-keys", default="", metavar="string",
+                       help="override the key sequence for detaching a container (default ctrl-p,ctrl-q)")
         p.set_defaults(handler=cmd_start)
     for parent in parents("rm"):
         p = parent.add_parser("rm", **({"aliases": ["remove"]} if parent is csub else {}), help="remove containers")
@@ -40,7 +42,8 @@ def register(sub, word=None) -> None:
     import importlib
     if csub is not None:
         importlib.import_module("rootless.cli.inspect").add_container_parser(csub)
-    for name, words in (("logs", ("logs",)), ("lifecycle", ("stop", "restart", "kill", "wait")),
+    for name, words in (("logs", ("logs",)), ("attach", ("attach",)),
+                        ("lifecycle", ("stop", "restart", "kill", "wait")),
                         ("ps", ("ps", "rename")), ("exec", ("exec",))):
         if everything or word in words:
             importlib.import_module("rootless.cli." + name).add_parsers(sub, csub)
@@ -95,6 +98,8 @@ def _create_args(p) -> None:
 def _run_args(p) -> None:
     _create_args(p)
     p.add_argument("-d", "--detach", action="store_true", help="run the container in the background and print its ID")
+    p.add_argument("--detach-keys", default="", metavar="string",
+                   help="override the key sequence for detaching a container (default ctrl-p,ctrl-q)")
     p.set_defaults(handler=cmd_run)
 
 
@@ -143,9 +148,20 @@ def cmd_create(ctx, args):
 
 
 def cmd_run(ctx, args):
+    """``-d``: the monitor runs it; ``-it``: the monitor runs it with this terminal attached
+    (so it can be detached from); anything else runs in the foreground, the CLI its parent
+    (the fast path: no monitor to reach)."""
     from rootless.runtime.start import start
-    require_tty(args.interactive, args.tty)
+    if not getattr(args, "detach", False):  # as Docker: -dit needs no terminal, nothing reads it
+        require_tty(args.interactive, args.tty)
+    keys = None
+    if args.detach_keys or (args.interactive and args.tty):
+        from rootless.runtime.terminal import detach_keys
+        keys = detach_keys(args.detach_keys)  # a bad value is refused before anything is made
     record = _create(ctx, args)
+    if args.interactive and args.tty and not getattr(args, "detach", False):
+        from rootless.runtime.attached import run_attached
+        return run_attached(ctx.paths(), record, stdin=True, detach_keys=keys)
     if getattr(args, "detach", False):
         from rootless.runtime import lifecycle
         try:
@@ -173,12 +189,17 @@ def cmd_start(ctx, args):
     from rootless.runtime.start import start
     containers = state.Containers(ctx.paths())
     if args.attach or args.interactive:
+        from rootless.runtime import attached, terminal
         if len(args.containers) > 1:
             raise UsageError("you cannot start and attach multiple containers at once")
+        keys = terminal.detach_keys(args.detach_keys)
         record = containers.find(args.containers[0], _reap(ctx))
-        if record["status"] in state.ACTIVE:
-            raise UsageError("container %s is already running: attach to it is not supported yet" % record["name"])
-        # As Docker: stdin is attached only with `start -i`, whatever create was given.
+        if record["status"] in state.ACTIVE:  # as Docker: the start is a no-op, the attach is not
+            return attached.attach(ctx.paths(), record, stdin=args.interactive, detach_keys=keys, sig_proxy=True)
+        # As Docker: stdin is attached only with `start -i`, whatever create was given; with a
+        # tty as well, the monitor runs it with this terminal attached (it can be detached).
+        if args.interactive and attached.has_tty(ctx.paths(), record):
+            return attached.run_attached(ctx.paths(), record, stdin=True, detach_keys=keys)
         return start(ctx.paths(), record, interactive=args.interactive, debug=ctx.log if ctx.debug else None)
     failed = None
     for ref in args.containers:

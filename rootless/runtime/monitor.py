@@ -13,6 +13,10 @@ a new one. Clients talk to it over ``RUN/monitor-<build>.sock`` (SOCK_SEQPACKET,
   exit                             poll(): output -> json-file log        ...
                                    SIGCHLD: exit code -> record; restart policy, --rm
 
+``attach`` (and ``start`` with ``attach``, for ``run -it``) keeps its connection in the
+loop: the container's output goes to it as well as to the log, its input to the container
+(``runtime.attach`` draws that protocol and holds the clients' state).
+
 Why one process for all containers, not one per container as podman's conmon: a Python
 process costs about 0.7 MiB of private memory even when forked from a warm parent, more
 than conmon's whole footprint, so a monitor per container could never stay under
@@ -45,6 +49,7 @@ import time
 from typing import Dict, List, Optional
 
 from rootless.linux import sync
+from rootless.runtime.attach import Attachments, attachable
 from rootless.runtime.restart import restart_wanted
 
 RESTART_MAX_DELAY = 60.0  # Docker's: 100 ms doubling up to a minute, reset after 10 s up
@@ -77,6 +82,7 @@ class Monitor:
         self.fds: Dict[int, Watched] = {}
         self.listener: Optional[socket.socket] = None
         self.wake_r = self.wake_w = -1
+        self.attach = Attachments(self.poll)
 
     # -- life of the monitor ---------------------------------------------------------------
 
@@ -102,7 +108,8 @@ class Monitor:
                 _guarded(self._event, fd, mask)
             _guarded(self._reap)
             _guarded(self._due_restarts)
-            if self.watched:
+            _guarded(self.attach.tick)
+            if self.watched or self.attach.lingering():
                 idle_since = None
             elif idle_since is None:
                 idle_since = time.monotonic()
@@ -111,7 +118,7 @@ class Monitor:
 
     def _next_timeout(self) -> Optional[int]:
         due = [w.restart_at for w in self.watched.values() if w.restart_at is not None]
-        if not self.watched:
+        if not self.watched or self.attach.lingering():
             return 200
         if not due:
             return None
@@ -154,24 +161,46 @@ class Monitor:
                 pass
         elif fd in self.fds:
             self._output(self.fds[fd], fd)
+        elif self.attach.owns(fd):
+            self.attach.event(fd, mask)
 
     def _serve_client(self, conn: socket.socket) -> None:
-        with conn:
+        kept = False
+        try:
             conn.settimeout(5)
-            try:
-                message = sync.recv(conn)
-            except OSError:
-                return
-            if not message:
-                return
-            try:
-                if message.get("op") != "start":
-                    raise ValueError("unknown request %r" % message.get("op"))
-                pid = self.start(_paths(message), message["id"])
-                sync.send(conn, "started", pid=pid)
-            except BaseException as e:
-                _log("start of %s failed: %s: %s" % (message.get("id", "?")[:12], type(e).__name__, e))
-                sync.report(conn, e)
+            message = sync.recv(conn)
+            if message:
+                kept = self._request(conn, message)
+        except OSError:
+            pass
+        finally:
+            if not kept:
+                conn.close()
+
+    def _request(self, conn: socket.socket, message: dict) -> bool:
+        """Answer one request; whether ``conn`` stays, registered as an attached client."""
+        op, cid = message.get("op"), message.get("id", "?")
+        attach = message.get("attach") if op == "start" else message
+        try:
+            if op == "start":
+                pid = self.start(_paths(message), cid)
+            elif op == "attach":
+                pid = attachable(self.watched.get(cid), cid)
+            else:
+                raise ValueError("unknown request %r" % op)
+        except BaseException as e:
+            _log("%s of %s failed: %s: %s" % (op, cid[:12], type(e).__name__, e))
+            sync.report(conn, e)
+            return False
+        if not attach:
+            sync.send(conn, "started", pid=pid)
+            return False
+        w = self.watched[cid]
+        sync.send(conn, "started" if op == "start" else "attached", pid=pid, tty=w.started.master is not None)
+        # Before the next poll: no output of the container can have been read meanwhile.
+        size = (attach.get("rows") or 0, attach.get("cols") or 0)
+        self.attach.add(w, conn, bool(attach.get("stdin")), size if all(size) else None)
+        return True
 
     # -- one container -----------------------------------------------------------------
 
@@ -281,6 +310,7 @@ class Monitor:
             if w.writer is not None:
                 w.writer.write(w.streams[fd], data)
                 self._report_loss(w)
+            self.attach.output(w.cid, w.streams[fd], data)
             return True
         self._close_stream(w, fd)
         return False
@@ -342,7 +372,9 @@ class Monitor:
             self._report_loss(w)
         w.code = code
         lived = time.monotonic() - w.began
-        if self._record_exit(w, code):
+        again = self._record_exit(w, code)
+        self.attach.finish(w.cid)  # after the --rm removal: a `run -it --rm` waits for it
+        if again:
             if lived >= 10:
                 w.delay = 0.1  # it ran a while: start the backoff again, as Docker
             w.restart_at = time.monotonic() + w.delay
@@ -369,7 +401,8 @@ class Monitor:
         except OSError as e:
             _log("recording the exit of %s: %s" % (w.cid[:12], e))
             w.containers.leave_code(w.cid, code)
-            return False
+            record = None
+        self.attach.ended(w.cid, code)  # the record says it: attached clients may read it
         if record is None or not decided:
             return False
         if not decided[0] and record.get("auto_remove"):

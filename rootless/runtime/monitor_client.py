@@ -35,6 +35,15 @@ def socket_path(run_dir: str) -> str:
 def request(paths, op: str, **fields) -> dict:
     """Send one request to this user's monitor (starting it if needed); its reply. An
     ``error`` reply is raised as the exception it names."""
+    sock, reply = converse(paths, op, **fields)
+    sock.close()
+    return reply
+
+
+def converse(paths, op: str, **fields):
+    """``request``, but the connection stays open: (socket, reply), for a request after
+    which the monitor keeps talking (``attach``: runtime.attach). The socket blocks, with
+    a timeout of SOCKET_TIMEOUT."""
     from rootless.errors import RootlessError
     from rootless.paths import ensure_private_dir
     ensure_private_dir(paths.run)
@@ -49,13 +58,18 @@ def request(paths, op: str, **fields) -> dict:
         except (ConnectionResetError, BrokenPipeError):
             reply = None
         except socket.timeout:
+            sock.close()
             raise RootlessError("the monitor did not answer within %d s (its log: %s)"
                                 % (SOCKET_TIMEOUT, _log_path(paths.run)))
-        finally:
+        except BaseException:
             sock.close()
+            raise
         if reply is not None:
-            sync.raise_error(reply)
-            return reply
+            if reply.get("op") == "error":
+                sock.close()
+                sync.raise_error(reply)
+            return sock, reply
+        sock.close()
         # The monitor was on its way out (its last container had just ended): a new one.
     raise RootlessError("the monitor closed the connection without answering (its log: %s)"
                         % _log_path(paths.run))

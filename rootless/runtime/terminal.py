@@ -33,6 +33,15 @@ Relay protocol (``relay``):
   a caller aborts it. And once ``child_done()`` is true it waits at most ``linger`` seconds
   of silence for the output to end: a process outside the container that still holds the
   slave open must not hang ``run`` forever.
+* With ``detach_keys`` (bytes, from ``detach_keys()``), stdin is scanned for that sequence
+  (``DetachScanner``): the bytes typed before it still reach the container, the sequence
+  itself does not, and ``relay`` returns True at once, leaving the container running and
+  any output not yet written unwritten. Otherwise it returns False.
+
+Detach keys are Docker's: ``ctrl-p,ctrl-q`` by default, ``--detach-keys`` a comma-separated
+list of ``ctrl-<c>`` (``c`` one of ``a``-``z @ [ \\ ] ^ _``) or single characters. A prefix
+of the sequence is held back until it completes (detach) or breaks (the held bytes are
+sent, in order, with what broke it): there is no timeout, as in Docker.
 """
 
 import errno
@@ -46,6 +55,65 @@ from typing import Callable, Optional, Tuple
 
 _WINSIZE = struct.Struct("HHHH")  # rows, cols, xpixel, ypixel
 CHUNK = 65536
+DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
+_CTRL = "@abcdefghijklmnopqrstuvwxyz[\\]^_"  # ctrl-<c> is the byte at c's index (0..31)
+
+
+def detach_keys(text: Optional[str]) -> bytes:
+    """The bytes of a ``--detach-keys`` value (Docker's format; None or "" is the default).
+
+    Each comma-separated item is ``ctrl-<c>`` with ``c`` in ``a-z @ [ \\ ] ^ _`` (lower
+    case, as Docker), or one character standing for itself. Anything else is Docker's
+    error, a UsageError."""
+    if not text:
+        return DEFAULT_DETACH_KEYS
+    codes = bytearray()
+    for item in text.split(","):
+        raw = item.encode("utf-8", "surrogateescape")
+        if len(raw) == 1:
+            codes += raw
+        elif item.startswith("ctrl-") and len(item) == 6 and item[5] in _CTRL:
+            codes.append(_CTRL.index(item[5]))
+        else:
+            from rootless.errors import UsageError
+            raise UsageError("Invalid detach keys (%s) provided" % text)
+    return bytes(codes)
+
+
+class DetachScanner:
+    """Finds a detach sequence in a stream of input, chunk by chunk (pure: no I/O).
+
+    ``feed(chunk)`` returns ``(to_send, detached)``: the bytes to pass on now, and whether
+    the sequence is complete (then the bytes after it in the chunk are dropped, since
+    nothing more is relayed). A trailing prefix of the sequence is held back until the
+    next chunk tells whether it completes; ``flush()`` gives it up (at end of input).
+    """
+
+    def __init__(self, keys: bytes):
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> Tuple[bytes, bool]:
+        keys = self.keys
+        if not keys or (not self.held and keys[0] not in data):
+            return data, False  # the common case: typing that cannot start the sequence
+        out = bytearray()
+        held = self.held
+        for i in range(len(data)):
+            held += data[i:i + 1]
+            # Keep the longest tail that may still become the sequence; send the rest.
+            while held and not keys.startswith(held):
+                out += held[:1]
+                held = held[1:]
+            if held == keys:
+                self.held = b""
+                return bytes(out), True
+        self.held = held
+        return bytes(out), False
+
+    def flush(self) -> bytes:
+        held, self.held = self.held, b""
+        return held
 
 
 class RawMode:
@@ -117,7 +185,7 @@ def on_winch(master_fd: int, tty_fd: int) -> None:
         pass
 
 
-def _veof(master_fd: int) -> bytes:
+def veof(master_fd: int) -> bytes:
     """The slave's EOF character (on Linux tcgetattr on a master reads the slave's termios)."""
     try:
         char = termios.tcgetattr(master_fd)[6][termios.VEOF]
@@ -129,8 +197,10 @@ def _veof(master_fd: int) -> bytes:
 class _Relay:
     """The state of one ``relay``; an fd attribute becomes None when that side is finished."""
 
-    def __init__(self, stdin_fd, to_container, from_container, stdout_fd, wake_fd):
+    def __init__(self, stdin_fd, to_container, from_container, stdout_fd, wake_fd, detach_keys=None):
         self.stdin_fd = stdin_fd if to_container is not None else None
+        self.scanner = DetachScanner(detach_keys) if detach_keys else None
+        self.detached = False
         self.to_container = to_container
         self.from_container = from_container
         self.stdout_fd = stdout_fd
@@ -139,6 +209,7 @@ class _Relay:
         self.inbuf = b""   # read from stdin, not yet taken by the container
         self.outbuf = b""  # read from the container, not yet written to stdout
         self.busy = time.monotonic()  # when the output side last made progress
+        self.eof_after = False  # a stdin pipe: close it once inbuf is written
 
     def interests(self) -> dict:
         want = {}
@@ -163,11 +234,19 @@ class _Relay:
         if data is None:
             return
         if data:
+            if self.scanner is not None:
+                data, self.detached = self.scanner.feed(data)
+                if self.detached:
+                    self.stdin_fd = None  # what came before the keys is still written
             self.inbuf = data
             return
         self.stdin_fd = None
+        held = self.scanner.flush() if self.scanner is not None else b""
         if self.is_pty:
-            self.inbuf = _veof(self.to_container)
+            self.inbuf = held + veof(self.to_container)
+        elif held:
+            self.inbuf = held  # then the pipe is closed: see write_container
+            self.eof_after = True
         else:
             self.input_gone()
 
@@ -178,6 +257,8 @@ class _Relay:
                 self.input_gone()
             else:
                 self.inbuf = self.inbuf[written:]
+                if not self.inbuf and self.eof_after:
+                    self.input_gone()
         elif events & (select.POLLERR | select.POLLHUP):
             self.input_gone()
 
@@ -245,23 +326,26 @@ def _write(fd: int, data: bytes) -> Optional[int]:
 def relay(stdin_fd: Optional[int], to_container: Optional[int],
           from_container: Optional[int], stdout_fd: Optional[int],
           child_done: Callable[[], bool], *, wake_fd: Optional[int] = None,
-          linger: float = 1.0) -> None:
+          linger: float = 1.0, detach_keys: Optional[bytes] = None) -> bool:
     """Copy stdin_fd -> to_container and from_container -> stdout_fd until the container
-    is done (see the module docstring for exactly when).
+    is done (see the module docstring for exactly when); whether the user detached.
 
     With ``-t`` both container fds are the pty master; with ``-i`` alone, ``to_container``
     is a stdin pipe's write end (closed by the relay) and ``from_container`` None or an
     output pipe's read end. None for ``stdin_fd``/``to_container`` means no input is
-    relayed, for ``stdout_fd`` that the output is read and discarded.
+    relayed, for ``stdout_fd`` that the output is read and discarded. ``detach_keys``
+    (None: off) is the sequence that ends the relay early, returning True: the caller
+    then leaves the container running (Docker scans for it only with a tty).
     """
     for fd in (to_container, from_container, wake_fd):
         if fd is not None:
             os.set_blocking(fd, False)
-    state = _Relay(stdin_fd, to_container, from_container, stdout_fd, wake_fd)
+    state = _Relay(stdin_fd, to_container, from_container, stdout_fd, wake_fd, detach_keys)
     try:
         _loop(state, child_done, 0.1 if wake_fd is None else 1.0, linger)
     finally:
         state.input_gone()
+    return state.detached
 
 
 _READABLE = select.POLLIN | select.POLLHUP | select.POLLERR
@@ -271,6 +355,8 @@ _WRITABLE = select.POLLOUT | select.POLLHUP | select.POLLERR
 def _loop(state: _Relay, child_done: Callable[[], bool], tick: float, linger: float) -> None:
     while True:
         timeout = tick
+        if state.detached and (not state.inbuf or state.to_container is None):
+            return
         if child_done() and not state.outbuf:
             quiet = time.monotonic() - state.busy
             if state.from_container is None or quiet >= linger:

@@ -2,6 +2,7 @@
 
 import errno
 import os
+import select
 import signal
 import socket
 import tempfile
@@ -386,3 +387,42 @@ def test_relay_discards_output_nobody_reads(spawn):
         os.close(master)
         os.close(out_w)
     assert child.wait() == 0
+
+
+def test_relay_detaches_on_the_keys_and_leaves_the_container_running(spawn):
+    master, slave = os.openpty()
+    # What was typed before the keys reaches the container; the keys and after do not.
+    stdin = pipe_with(b"before\n\x10\x11after\n")
+    with tempfile.TemporaryFile() as out:
+        try:
+            child = spawn(on_tty(slave, "cat"))
+            os.close(slave)
+            detached = relay(stdin, master, master, out.fileno(), child.done, detach_keys=b"\x10\x11")
+            assert detached is True
+            assert not child.done()  # still running: nobody ended it
+            # cat got "before" only (its echo and copy arrive on the master, unread by now).
+            seen = b""
+            while seen.count(b"before\r\n") < 2:
+                select.select([master], [], [])
+                seen += os.read(master, 100)
+            os.write(master, b"\x04")  # ^D: now it ends
+            assert child.wait() == 0
+        finally:
+            os.close(master)
+            os.close(stdin)
+        assert b"after" not in contents(out) + seen
+
+
+def test_relay_without_the_keys_reports_no_detach(spawn):
+    master, slave = os.openpty()
+    stdin = pipe_with(b"held\x10")  # a prefix of the keys, then EOF: sent, then ^D
+    with tempfile.TemporaryFile() as out:
+        try:
+            child = spawn(on_tty(slave, "head", "-c", "5"))
+            os.close(slave)
+            assert relay(stdin, master, master, out.fileno(), child.done, detach_keys=b"\x10\x11") is False
+        finally:
+            os.close(master)
+            os.close(stdin)
+        assert child.wait() == 0
+        assert b"held^P" in contents(out)  # the pty's echo shows the held ctrl-p was sent
