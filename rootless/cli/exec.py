@@ -34,8 +34,12 @@ def cmd_exec(ctx, args):
         env = env_file_lines(args.env_file) + env
     opts = rexec.ExecOptions(args.args, env, args.workdir,
                              args.user, args.tty, args.privileged)
+    keys = None
     if not args.detach:
         require_tty(args.interactive, args.tty)
+        if args.tty and args.interactive:
+            from rootless.runtime.terminal import detach_keys
+            keys = detach_keys(args.detach_keys)
     paths = ctx.paths()
     containers = state.Containers(paths)
     record = containers.find(args.container)
@@ -62,4 +66,4 @@ def cmd_exec(ctx, args):
 
     def begin(stdio, on_pid):
         return rexec.start(bundle, pid, proc, user, stdio, on_pid)
-    return Foreground(bundle, args.interactive, start=begin).run()
+    return Foreground(bundle, args.interactive, start=begin, detach_keys=keys).run()

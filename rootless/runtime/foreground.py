@@ -14,11 +14,14 @@ from rootless.runtime import process as init  # code_of, kill_quietly
 
 
 class Foreground:
-    def __init__(self, bundle, interactive: bool, debug=None, start=None):
+    def __init__(self, bundle, interactive: bool, debug=None, start=None, detach_keys=None):
         """``start(stdio, on_pid)`` -> ``launch.Started`` starts the process (default: the
         bundle's container, ``launch.start``; ``runtime.exec`` passes its own)."""
         self.bundle, self.interactive, self.debug = bundle, interactive, debug
         self.start = start or self._start_container
+        # With a tty and stdin, the user may detach (``exec -it``): the process goes on,
+        # its output drained by a child of ours (``_drain_in_background``).
+        self.detach_keys = detach_keys
         self.pid: Optional[int] = None
         self.held: List[int] = []
 
@@ -85,13 +88,15 @@ class Foreground:
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         old_wake = signal.set_wakeup_fd(wfd)
         old_chld = signal.signal(signal.SIGCHLD, lambda s, f: None)
+        detached = False
         try:
             raw = terminal.RawMode(0) if self.interactive else None
             if raw is not None:
                 raw.__enter__()
             try:
-                terminal.relay(0 if self.interactive else None, master if self.interactive else None,
-                               master, 1, child_done, wake_fd=rfd)
+                detached = terminal.relay(0 if self.interactive else None, master if self.interactive else None,
+                                          master, 1, child_done, wake_fd=rfd,
+                                          detach_keys=self.detach_keys if self.interactive else None)
             finally:
                 if raw is not None:
                     raw.__exit__(None, None, None)
@@ -101,11 +106,38 @@ class Foreground:
             signal.signal(signal.SIGWINCH, old_winch)
             os.close(rfd)
             os.close(wfd)
+            if detached and not status:
+                _drain_in_background(master)
             os.close(master)
+        if detached and not status:
+            started.end_keeper()
+            return 0
         if not status:
             status.append(os.waitpid(started.pid, 0)[1])
         started.end_keeper()
         return init.code_of(status[0])
+
+
+def _drain_in_background(master: int) -> None:
+    """After a detach: a child in a session of its own keeps the pty master open and reads
+    it until the process's last tty fd closes, so the process neither gets a hangup nor
+    blocks on a full terminal. Docker's daemon does the same for a detached exec."""
+    if os.fork() != 0:
+        return
+    try:
+        os.setsid()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        for fd in (0, 1, 2):
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, fd)
+            os.close(null)
+        os.set_blocking(master, True)
+        while os.read(master, 65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        os._exit(0)
 
 
 def _restore_handlers(old: dict) -> None:

@@ -343,3 +343,25 @@ def test_attach_proxies_signals_without_a_tty(arl):
                 proc.communicate()
     assert status(arl, "proxied").startswith("Exited (7) ") and status(arl, "unproxied").startswith("Up ")
     arl("rm", "-f", "proxied", "unproxied")
+
+
+def test_exec_it_detaches_and_the_process_goes_on(arl, terms):
+    """``exec -it`` with the detach keys (ctrl-p ctrl-q, or --detach-keys): the CLI exits 0
+    and the exec'd process keeps running, its output drained (no hangup, no full pty)."""
+    arl("run", "-d", "--name", "execbox", "busybox", "sleep", "1000")
+    for keys, typed in ((None, b"\x10\x11"), ("ctrl-x,y", b"\x18y")):
+        args = ["exec", "-it"] + (["--detach-keys", keys] if keys else []) + ["execbox", "sh"]
+        term = terms(*args)
+        term.type("\r")
+        term.expect(PROMPT)
+        echo(term, "exec")
+        term.type("while :; do echo tick; sleep 0.2; done > /dev/tty & echo $! > /tmp/ticker\r")
+        term.expect("tick")
+        term.type(typed)
+        assert term.wait() == 0
+        ticker = arl.out("exec", "execbox", "cat", "/tmp/ticker").strip()
+        time.sleep(0.5)
+        assert arl("exec", "execbox", "kill", "-0", ticker, check=False).returncode == 0, \
+            "the detached exec's shell lost its terminal"
+        arl("exec", "execbox", "kill", ticker)
+    arl("rm", "-f", "execbox")
