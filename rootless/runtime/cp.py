@@ -1,0 +1,118 @@
+"""``cp`` both ways and ``export``: the host's half, around a view of the container's root.
+
+The host side sees the user's paths, the view (``runtime.rootview``) the container's; the
+rules of where a source lands are ``runtime.cprules``'; the streams between the two are
+``runtime.copytar``'s, and whichever side extracts trusts nothing in the stream. Files
+copied out belong to the user running ``cp`` (Docker's rule); files copied in belong to
+the container's root, or with ``-a`` keep the source's ids (yours becoming 0).
+"""
+
+import os
+import stat
+from typing import Optional
+
+from rootless.errors import NotFound, UsageError
+from rootless.runtime import copytar, cprules, state
+from rootless.runtime.rootview import EXPORT_SKIPS, View
+
+CHUNK = 1 << 20
+
+
+class Copied:
+    """What a copy did: bytes of file content, and the destination as Docker names it."""
+
+    def __init__(self, size: int, shown: str):
+        self.size, self.shown = size, shown
+
+
+def copy(paths, src: str, dst: str, follow: bool = False, archive: bool = False,
+         stdin=None, stdout=None, debug=None) -> Copied:
+    """``cp SRC DST``: one side ``CONTAINER:PATH``, the other a host path or ``-``
+    (``stdin``/``stdout``, binary file objects)."""
+    how, ref, a, b = cprules.direction(src, dst)
+    if how == "in" and a != "-":
+        _local_source(a, follow)  # before the container is even looked up, as Docker
+    record = state.Containers(paths).find(ref)
+    if how == "out":
+        return Copied(copy_out(paths, record, a, b, follow, archive, stdout, debug), b)
+    return Copied(copy_in(paths, record, a, b, follow, archive, stdin), dst)
+
+
+def copy_out(paths, record: dict, src: str, dst: str, follow: bool, archive: bool, stdout=None, debug=None) -> int:
+    with View(paths, record) as view:
+        seen = view.stat(src, follow)
+        if not seen.exists:
+            raise NotFound("Could not find the file %s in container %s" % (src, record["name"]))
+        if dst == "-":
+            return view.send(src, cprules.source_name(src, seen.is_dir), lambda f: _pump(f, stdout), follow)
+        directory, name = cprules.plan(src, seen.is_dir, dst, _local_seen(dst))
+        top = None if name == "." else name
+        return view.send(src, name, lambda f: copytar.extract(f, directory, top, keep_setid=archive, debug=debug),
+                         follow)
+
+
+def copy_in(paths, record: dict, src: str, dst: str, follow: bool, archive: bool, stdin=None) -> int:
+    with View(paths, record) as view:
+        seen = view.stat(dst, True)
+        if src == "-":
+            if not (seen.exists and seen.is_dir):
+                raise NotFound("the destination %s must be a directory of container %s to extract a "
+                               "tar stream into" % (dst, record["name"]))
+            return view.receive(dst, lambda out: _pump(stdin, out))
+        is_dir = stat.S_ISDIR(_local_source(src, follow).st_mode)
+        directory, name = cprules.plan(src, is_dir, dst, seen)
+        ids = _as_in_container if archive else None
+        return view.receive(directory, lambda out: copytar.write_tree(out, src, name, follow, ids=ids),
+                            top=None if name == "." else name, owners=archive, keep_setid=archive)
+
+
+def export(paths, ref: str, out) -> int:
+    """The container's root file system as a tar stream on ``out``; bytes written."""
+    record = state.Containers(paths).find(ref)
+    with View(paths, record, fresh=True) as view:
+        return view.send("/", "", lambda f: _pump(f, out), skips=EXPORT_SKIPS)
+
+
+def _local_source(path: str, follow: bool) -> os.stat_result:
+    try:
+        return os.stat(path) if follow else os.lstat(path)
+    except FileNotFoundError:
+        raise NotFound("no such file or directory: %s" % path)
+    except NotADirectoryError:
+        raise NotFound("not a directory on the way to %s" % path)
+
+
+def _local_seen(path: str) -> cprules.Seen:
+    try:
+        return cprules.Seen(True, stat.S_ISDIR(os.stat(path).st_mode), True)
+    except (FileNotFoundError, NotADirectoryError):
+        return cprules.Seen(False, parent_is_dir=os.path.isdir(cprules.parent(path)))
+
+
+def _as_in_container(uid: int, gid: int):
+    """``cp -a``: your ids are the container's root; other ids go in as their numbers."""
+    return (0 if uid == os.getuid() else uid), (0 if gid == os.getgid() else gid)
+
+
+def _pump(src, dst) -> int:
+    total = 0
+    while True:
+        chunk = src.read(CHUNK)
+        if not chunk:
+            dst.flush()
+            return total
+        dst.write(chunk)
+        total += len(chunk)
+
+
+def export_target(output: Optional[str], stdout):
+    """Where ``export`` writes: the ``-o`` file, or stdout unless it is a terminal."""
+    if output:
+        return open(output, "wb")
+    try:
+        tty = os.isatty(stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        tty = False
+    if tty:
+        raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    return None
