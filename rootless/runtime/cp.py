@@ -13,7 +13,7 @@ from typing import Optional
 
 from rootless.errors import NotFound, UsageError
 from rootless.runtime import copytar, cprules, state
-from rootless.runtime.rootview import EXPORT_SKIPS, View
+from rootless.runtime.rootview import EXPORT_SKIPS, View, stat_path
 
 CHUNK = 1 << 20
 
@@ -45,7 +45,11 @@ def copy_out(paths, record: dict, src: str, dst: str, follow: bool, archive: boo
             raise NotFound("Could not find the file %s in container %s" % (src, record["name"]))
         if dst == "-":
             return view.send(src, cprules.source_name(src, seen.is_dir), lambda f: _pump(f, stdout), follow)
-        directory, name = cprules.plan(src, seen.is_dir, dst, _local_seen(dst))
+        local = stat_path(dst, True)
+        linked = cprules.through_link(dst, local)
+        if linked:
+            dst, local = linked, stat_path(linked, True)
+        directory, name = cprules.plan(src, seen.is_dir, dst, local)
         top = None if name == "." else name
         return view.send(src, name, lambda f: copytar.extract(f, directory, top, keep_setid=archive, debug=debug),
                          follow)
@@ -54,11 +58,14 @@ def copy_out(paths, record: dict, src: str, dst: str, follow: bool, archive: boo
 def copy_in(paths, record: dict, src: str, dst: str, follow: bool, archive: bool, stdin=None) -> int:
     with View(paths, record) as view:
         seen = view.stat(dst, True)
+        linked = cprules.through_link(dst, seen)
+        if linked:
+            dst, seen = linked, view.stat(linked, True)
         if src == "-":
             if not (seen.exists and seen.is_dir):
                 raise NotFound("the destination %s must be a directory of container %s to extract a "
                                "tar stream into" % (dst, record["name"]))
-            return view.receive(dst, lambda out: _pump(stdin, out))
+            return view.receive(dst, lambda out: _pump(stdin, out), owners=archive, keep_setid=archive)
         is_dir = stat.S_ISDIR(_local_source(src, follow).st_mode)
         directory, name = cprules.plan(src, is_dir, dst, seen)
         ids = _as_in_container if archive else None
@@ -80,13 +87,6 @@ def _local_source(path: str, follow: bool) -> os.stat_result:
         raise NotFound("no such file or directory: %s" % path)
     except NotADirectoryError:
         raise NotFound("not a directory on the way to %s" % path)
-
-
-def _local_seen(path: str) -> cprules.Seen:
-    try:
-        return cprules.Seen(True, stat.S_ISDIR(os.stat(path).st_mode), True)
-    except (FileNotFoundError, NotADirectoryError):
-        return cprules.Seen(False, parent_is_dir=os.path.isdir(cprules.parent(path)))
 
 
 def _as_in_container(uid: int, gid: int):

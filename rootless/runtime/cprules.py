@@ -29,17 +29,30 @@ from rootless.errors import NotFound, UsageError
 
 class Seen:
     """What one side found at a path: whether it exists, is a directory (following a
-    symlink at the end), and whether its parent is a directory."""
+    symlink at the end), whether its parent is a directory, and the target of the
+    symlink at its end, if it is one."""
 
-    def __init__(self, exists: bool, is_dir: bool = False, parent_is_dir: bool = False):
-        self.exists, self.is_dir, self.parent_is_dir = exists, is_dir, parent_is_dir
+    def __init__(self, exists: bool, is_dir: bool = False, parent_is_dir: bool = False,
+                 link: Optional[str] = None):
+        self.exists, self.is_dir, self.parent_is_dir, self.link = exists, is_dir, parent_is_dir, link
 
     def to_json(self) -> dict:
-        return {"exists": self.exists, "is_dir": self.is_dir, "parent_is_dir": self.parent_is_dir}
+        return {"exists": self.exists, "is_dir": self.is_dir, "parent_is_dir": self.parent_is_dir,
+                "link": self.link}
 
     @classmethod
     def from_json(cls, data: dict) -> "Seen":
-        return cls(bool(data.get("exists")), bool(data.get("is_dir")), bool(data.get("parent_is_dir")))
+        return cls(bool(data.get("exists")), bool(data.get("is_dir")), bool(data.get("parent_is_dir")),
+                   data.get("link"))
+
+
+def through_link(dst: str, seen: Seen) -> Optional[str]:
+    """Where a copy goes when the destination is a symlink: its target (Docker follows one
+    link at the end of the destination, taking a relative one from the link's directory).
+    None when ``dst`` is not a symlink."""
+    if not seen.link:
+        return None
+    return seen.link if seen.link.startswith("/") else posixpath.join(parent(dst), seen.link)
 
 
 def split(arg: str) -> Tuple[Optional[str], str]:

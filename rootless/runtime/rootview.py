@@ -260,7 +260,7 @@ def _serve(chan) -> None:
         op = message.get("op")
         try:
             if op == "stat":
-                sync.send(chan, "stat", **_stat(message["path"], message.get("follow", True)).to_json())
+                sync.send(chan, "stat", **stat_path(message["path"], message.get("follow", True)).to_json())
             elif op == "send":
                 with os.fdopen(fds.pop(), "wb") as out:
                     size = copytar.write_tree(out, message["path"], message["name"], message.get("follow", False),
@@ -278,7 +278,8 @@ def _serve(chan) -> None:
                 os.close(fd)
 
 
-def _stat(path: str, follow: bool) -> Seen:
+def stat_path(path: str, follow: bool) -> Seen:
+    """What is at ``path``, seen from wherever this runs (``cp``'s host side too)."""
     try:
         st = os.stat(path) if follow else os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
@@ -287,5 +288,7 @@ def _stat(path: str, follow: bool) -> Seen:
             parent_is_dir = stat.S_ISDIR(os.stat(parent).st_mode)
         except OSError:
             parent_is_dir = False
-        return Seen(False, parent_is_dir=parent_is_dir)
-    return Seen(True, stat.S_ISDIR(st.st_mode), True)
+        link = os.readlink(path) if os.path.islink(path) else None  # a dangling symlink
+        return Seen(False, parent_is_dir=parent_is_dir, link=link)
+    link = os.readlink(path) if follow and os.path.islink(path) else None
+    return Seen(True, stat.S_ISDIR(st.st_mode), True, link)
