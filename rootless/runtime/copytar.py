@@ -68,10 +68,12 @@ class _Exact:
 class TreeWriter:
     """Writes trees as tar members to ``out`` (a binary file object, left open)."""
 
-    def __init__(self, out, ids: Optional[Ids] = None, skip_contents=()):
+    def __init__(self, out, ids: Optional[Ids] = None, skip_contents=(),
+                 owners: Optional[Dict[str, Tuple[int, int]]] = None):
         self.tar = tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT,
                                 encoding="utf-8", errors="surrogateescape")
         self.ids = ids
+        self.owners = owners or {}  # member name -> ids, for members still owned by 0:0
         self.skip_contents = set(skip_contents)  # member names whose contents are left out
         self.links: Dict[Tuple[int, int], str] = {}
         self.size = 0
@@ -103,6 +105,8 @@ class TreeWriter:
         mode = st.st_mode
         info.mode, info.mtime = stat.S_IMODE(mode), int(st.st_mtime)
         info.uid, info.gid = self.ids(st.st_uid, st.st_gid) if self.ids else (st.st_uid, st.st_gid)
+        if self.owners and (info.uid, info.gid) == (0, 0) and name in self.owners:
+            info.uid, info.gid = self.owners[name]
         info.uname = info.gname = ""
         if stat.S_ISDIR(mode):
             info.type = tarfile.DIRTYPE
@@ -143,10 +147,16 @@ class TreeWriter:
 
 
 def write_tree(out, path: str, name: str, follow: bool = False, ids: Optional[Ids] = None,
-               skip_contents=()) -> int:
+               skip_contents=(), owners=None) -> int:
     """One tree as a whole tar stream on ``out``; the bytes of file content written."""
-    writer = TreeWriter(out, ids, skip_contents)
-    writer.add(path, name, follow)
+    writer = TreeWriter(out, ids, skip_contents, owners)
+    try:
+        writer.add(path, name, follow)
+    except BaseException:
+        # The stream is cut short: tarfile must not try to end it again when it is
+        # collected (on a pipe whose reader left, that is a second error on stderr).
+        writer.tar.fileobj.closed = True
+        raise
     writer.close()
     return writer.size
 

@@ -49,6 +49,7 @@ neither the zipapp nor the host's Python library is visible, and W empties ``sys
 so that a forgotten import fails instead of loading a module from the container.
 """
 
+import json
 import os
 import signal
 import stat
@@ -195,10 +196,11 @@ def _worker(chan, parent: int, bundle, opened, fresh: bool) -> int:
     caps.set_pdeathsig(signal.SIGKILL)
     if os.getppid() != parent:  # the CLI died before the signal was armed
         return 1
-    driver = None
+    driver, owners = None, None
     if opened is not None:
         ns.join(opened)  # user first, then mount: the root and cwd become the container's
     else:
+        owners = _pending_owners(bundle)
         driver = _enter_fresh(chan, bundle, fresh)
     _become_root()
     # From here the host's files are out of sight: nothing more may be imported.
@@ -206,7 +208,7 @@ def _worker(chan, parent: int, bundle, opened, fresh: bool) -> int:
     sys.path_importer_cache.clear()
     try:
         sync.send(chan, "ready")
-        _serve(chan)
+        _serve(chan, owners)
     finally:
         if driver is not None:
             driver.release()
@@ -240,6 +242,19 @@ def _enter_fresh(chan, bundle, fresh: bool):
     return driver
 
 
+def _pending_owners(bundle):
+    """The image's file owners when the container has never started in sub-id mode (its
+    first start applies them; until then the files are all the container root's): what
+    an export's headers should say. None when there is nothing pending."""
+    if not bundle.owners or os.path.exists(bundle.owners + ".applied"):
+        return None
+    try:
+        with open(bundle.owners, "rb") as f:
+            return {rel: tuple(ids) for rel, ids in json.loads(f.read()).items()}
+    except (OSError, ValueError):
+        return None
+
+
 def _become_root() -> None:
     """uid and gid 0 of the container (with --userns=keep-id, your id is not 0 inside);
     where 0 is not mapped (single-uid keep-id) we stay who we are."""
@@ -252,7 +267,7 @@ def _become_root() -> None:
         pass
 
 
-def _serve(chan) -> None:
+def _serve(chan, owners=None) -> None:
     while True:
         message, fds = sync.recv(chan, want_fds=True)
         if message is None:
@@ -264,7 +279,8 @@ def _serve(chan) -> None:
             elif op == "send":
                 with os.fdopen(fds.pop(), "wb") as out:
                     size = copytar.write_tree(out, message["path"], message["name"], message.get("follow", False),
-                                              skip_contents=message.get("skips") or ())
+                                              skip_contents=message.get("skips") or (),
+                                              owners=owners if message["path"] == "/" else None)
                 sync.send(chan, "sent", size=size)
             elif op == "receive":
                 with os.fdopen(fds.pop(), "rb") as source:

@@ -401,3 +401,11 @@ def test_keep_id_containers_still_get_root_owned_files(crl, mode, tmp_path):
         assert shown == "0:0"
     else:  # only your own id is mapped: the file is yours, at your number
         assert shown == "%d:%d" % (os.getuid(), os.getgid())
+
+
+def test_export_of_a_never_started_container_has_the_images_owners(crl, mode):
+    crl("create", "--name", "fresh-exp", "busybox", "true")
+    got = members(crl("export", "fresh-exp").stdout)
+    expected = (42, 42) if mode == "subuid" else (0, 0)  # single-uid squashes them at unpack
+    assert (got["etc/owned-by-42"].uid, got["etc/owned-by-42"].gid) == expected
+    assert (got["etc/passwd"].uid, got["bin/busybox"].uid) == (0, 0)

@@ -89,7 +89,7 @@ def test_writer_names_links_and_ids(tmp_path):
     os.symlink("/etc", src / "link")
     os.mkfifo(src / "fifo")
     got = write(src, "top", ids=lambda u, g: (7, 8))
-    assert set(got) == {"top", "top/sub", "top/sub/f", "top/hard", "top/link", "top/fifo"}
+    assert set(got) == {"top", "top/sub", "top/sub/f", "top/hard", "top/link", "top/fifo"}, "no /etc"
     assert got["top/link"].issym() and got["top/link"].linkname == "/etc"
     assert got["top/hard"].islnk() or got["top/sub/f"].islnk()
     assert got["top/fifo"].isfifo()
@@ -97,7 +97,9 @@ def test_writer_names_links_and_ids(tmp_path):
     assert set(write(src, "")) == {"sub", "sub/f", "hard", "link", "fifo"}
     assert "./sub/f" in write(src, ".")
     assert set(write(src, "", skip_contents=("sub",))) == {"sub", "hard", "link", "fifo"}
-    assert write(src / "link", "l", follow=True)["l"].isdir()
+    os.symlink("sub", src / "rel")
+    assert write(src / "rel", "l", follow=True)["l"].isdir()
+    assert write(src / "rel", "l")["l"].issym()
 
 
 # -- the extractor --------------------------------------------------------------------------------
