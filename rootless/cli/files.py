@@ -33,12 +33,7 @@ def cmd_cp(ctx, args) -> int:
 
 def cmd_export(ctx, args) -> int:
     from rootless.runtime import cp
-    target = cp.export_target(args.output, sys.stdout)
-    try:
-        cp.export(ctx.paths(), args.container, target or sys.stdout.buffer)
-    finally:
-        if target is not None:
-            target.close()
+    cp.export(ctx.paths(), args.container, args.output, sys.stdout.buffer)
     return 0
 
 

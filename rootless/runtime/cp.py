@@ -65,19 +65,28 @@ def copy_in(paths, record: dict, src: str, dst: str, follow: bool, archive: bool
             if not (seen.exists and seen.is_dir):
                 raise NotFound("the destination %s must be a directory of container %s to extract a "
                                "tar stream into" % (dst, record["name"]))
-            return view.receive(dst, lambda out: _pump(stdin, out), owners=archive, keep_setid=archive)
+            return view.receive(dst, lambda out: _pump(_decompressed(stdin), out), owners=archive, keep_setid=archive)
         is_dir = stat.S_ISDIR(_local_source(src, follow).st_mode)
-        directory, name = cprules.plan(src, is_dir, dst, seen)
+        try:
+            directory, name = cprules.plan(src, is_dir, dst, seen)
+        except NotFound as e:
+            raise NotFound("%s in container %s" % (e, record["name"]))
         ids = _as_in_container if archive else None
         return view.receive(directory, lambda out: copytar.write_tree(out, src, name, follow, ids=ids),
                             top=None if name == "." else name, owners=archive, keep_setid=archive)
 
 
-def export(paths, ref: str, out) -> int:
-    """The container's root file system as a tar stream on ``out``; bytes written."""
+def export(paths, ref: str, output: Optional[str], stdout) -> int:
+    """The container's root file system as a tar stream to the file ``output``, or to
+    ``stdout`` (a binary file object) unless it is a terminal; bytes written."""
     record = state.Containers(paths).find(ref)
+    if not output and _is_terminal(stdout):
+        raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
     with View(paths, record, fresh=True) as view:
-        return view.send("/", "", lambda f: _pump(f, out), skips=EXPORT_SKIPS)
+        if not output:
+            return view.send("/", "", lambda f: _pump(f, stdout), skips=EXPORT_SKIPS)
+        with open(output, "wb") as out:
+            return view.send("/", "", lambda f: _pump(f, out), skips=EXPORT_SKIPS)
 
 
 def _local_source(path: str, follow: bool) -> os.stat_result:
@@ -105,14 +114,26 @@ def _pump(src, dst) -> int:
         total += len(chunk)
 
 
-def export_target(output: Optional[str], stdout):
-    """Where ``export`` writes: the ``-o`` file, or stdout unless it is a terminal."""
-    if output:
-        return open(output, "wb")
+def _is_terminal(stream) -> bool:
     try:
-        tty = os.isatty(stdout.fileno())
+        return os.isatty(stream.fileno())
     except (OSError, ValueError, AttributeError):
-        tty = False
-    if tty:
-        raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    return None
+        return False
+
+
+def _decompressed(stream):
+    """``cp -``'s stdin as a plain tar stream: gzip, bzip2 and xz are undone here, on the
+    host (the view could not import their modules after its change of root)."""
+    import io
+    buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)
+    head = buffered.peek(6)[:6]
+    if head.startswith(b"\x1f\x8b"):
+        import gzip
+        return gzip.GzipFile(fileobj=buffered, mode="rb")
+    if head.startswith(b"BZh"):
+        import bz2
+        return bz2.BZ2File(buffered)
+    if head.startswith(b"\xfd7zXZ\x00"):
+        import lzma
+        return lzma.LZMAFile(buffered)
+    return buffered

@@ -8,7 +8,9 @@ host or in the container, may change. What landed inside a container is looked a
 inside it (a container that prints what it finds), what landed on the host with os.stat.
 """
 
+import gzip
 import io
+import lzma
 import os
 import pty
 import re
@@ -217,6 +219,9 @@ def test_dash_both_ways(crl, tmp_path):
     crl("cp", "-", "dash:/d", input=tar_of(("in", None, {}), ("in/g", b"given\n", {"mode": 0o640})))
     assert crl("cp", "dash:/d/in/g", "-").stdout.endswith(b"\0")  # a tar, not the bare file
     assert members(crl("cp", "dash:/d/in/g", "-").stdout)["g"].mode == 0o640
+    for packed in (gzip.compress(tar_of(("gz", b"gz\n", {}))), lzma.compress(tar_of(("xz", b"xz\n", {})))):
+        crl("cp", "-", "dash:/d", input=packed)
+    assert {"d/gz", "d/xz"} <= set(members(crl("cp", "dash:/d", "-").stdout))
     proc = crl("cp", "-", "dash:/d/sub/f", input=tar_of(("x", b"x", {})), check=False)
     assert proc.returncode == 125 and b"must be a directory" in proc.stderr
 
@@ -231,7 +236,7 @@ def test_cp_in_to_a_stopped_and_a_running_container(crl, driver, mode, tmp_path)
     os.chmod(tmp_path / "file", 0o4755)
     create(crl, driver, "in-c", "mkdir -p /in; " + SHOW)
     proc = crl("cp", str(tmp_path / "file"), "in-c:/in/file", check=False)
-    assert proc.returncode == 125 and b"parent directory /in does not exist" in proc.stderr
+    assert proc.returncode == 125 and b"parent directory /in does not exist in container in-c" in proc.stderr
     crl("cp", str(tmp_path / "file"), "in-c:/file")
     crl("cp", str(tmp_path / "file"), "in-c:/")           # as /file again, overwriting
     crl("cp", "in-c:/file", str(tmp_path / "back"))
