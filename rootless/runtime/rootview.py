@@ -68,9 +68,9 @@ EXPORT_SKIPS = ("proc", "sys", "dev")  # their contents are the kernel's, not th
 class View:
     """The CLI's end of a worker W (a context manager: W ends with it)."""
 
-    def __init__(self, paths, record: dict, fresh: bool = False, debug=None):
+    def __init__(self, paths, record: dict, fresh: bool = False):
         self.containers = state.Containers(paths)
-        self.record, self.fresh, self.debug = record, fresh, debug
+        self.record, self.fresh = record, fresh
         self.bundle = Bundle.load(self.containers.dir(record["id"]))
         self.pid = 0
         self.chan = None
@@ -164,11 +164,25 @@ class View:
         with os.fdopen(read_end, "rb") as stream:
             try:
                 result = sink(stream)
-            except BaseException:
-                stream.close()  # W's writes fail now; its report is not awaited
+            except Exception:
+                stream.close()  # W's next write fails, if it was not done
+                self._raise_pending()
                 raise
         self._recv()
         return result
+
+    def _raise_pending(self) -> None:
+        """After this side failed on a stream: W's own error, when W failed first (a
+        stream cut short says less than why W cut it)."""
+        self.chan.settimeout(10)
+        try:
+            message = sync.recv(self.chan)
+        except OSError:
+            return
+        finally:
+            self.chan.settimeout(None)
+        if message and message.get("op") == "error" and message.get("type") != "BrokenPipeError":
+            raise sync.rebuild(message)
 
     def receive(self, directory: str, source, top=None, owners: bool = False, keep_setid: bool = False) -> int:
         """Have W extract into its ``directory`` the tar stream ``source(fileobj)`` writes
