@@ -189,6 +189,10 @@ class Extractor:
             with tarfile.open(fileobj=fileobj, mode="r|", encoding="utf-8", errors="surrogateescape") as tar:
                 for member in tar:
                     self._member(tar, member)
+            # tarfile stops at the end-of-archive blocks; the writer may still be sending
+            # its last record, which would fail on a pipe closed under it.
+            while fileobj.read(CHUNK):
+                pass
         except tarfile.ReadError as e:
             raise Refused("the copy's tar stream is not valid (%s)" % e)
         except EOFError:

@@ -414,3 +414,18 @@ def test_export_of_a_never_started_container_has_the_images_owners(crl, mode):
     expected = (42, 42) if mode == "subuid" else (0, 0)  # single-uid squashes them at unpack
     assert (got["etc/owned-by-42"].uid, got["etc/owned-by-42"].gid) == expected
     assert (got["etc/passwd"].uid, got["bin/busybox"].uid) == (0, 0)
+
+
+def test_large_trees_and_files_both_ways(crl, tmp_path):
+    """Streams much bigger than a pipe's buffer, each way, arrive whole."""
+    import hashlib
+    crl("create", "--name", "big", "debian", "true")
+    crl("cp", "big:/usr/lib", str(tmp_path / "lib"))
+    listed = [n for n in members(crl("cp", "big:/usr/lib", "-").stdout)]
+    copied = sum(len(dirs) + len(files) for _, dirs, files in os.walk(tmp_path / "lib")) + 1
+    assert copied == len(listed) > 500
+    blob = os.urandom(24 << 20)
+    (tmp_path / "blob").write_bytes(blob)
+    crl("cp", str(tmp_path / "blob"), "big:/blob")
+    crl("cp", "big:/blob", str(tmp_path / "blob-back"))
+    assert hashlib.sha256((tmp_path / "blob-back").read_bytes()).digest() == hashlib.sha256(blob).digest()
