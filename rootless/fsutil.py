@@ -226,8 +226,13 @@ class WorkDir:
         return removed
 
 
-def real_dir_path(dest: str, rel: str) -> Optional[str]:
-    """``dest/rel`` if every ancestor of it inside ``dest`` is a real directory, else None."""
+def real_dir_path(dest: str, rel: str, make: bool = False) -> Optional[str]:
+    """``dest/rel`` if every ancestor of it inside ``dest`` is a real directory, else None.
+
+    The one safe join of the project (layer flattening, image owners, ``cp``): nothing is
+    ever reached through a symlink below ``dest``. With ``make``, missing ancestors are
+    created (0755) instead of giving None: what an extraction needs for a tar stream that
+    names a file before (or without) its directory."""
     path = dest
     parts = [p for p in rel.split("/") if p]
     for part in parts[:-1]:
@@ -236,5 +241,7 @@ def real_dir_path(dest: str, rel: str) -> Optional[str]:
             if not stat.S_ISDIR(os.lstat(path).st_mode):
                 return None
         except FileNotFoundError:
-            return None
+            if not make:
+                return None
+            os.mkdir(path, 0o755)
     return os.path.join(path, parts[-1]) if parts else dest

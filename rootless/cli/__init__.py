@@ -165,7 +165,7 @@ COMMAND_MODULES = {
     "container": "containers", "create": "containers", "run": "containers", "start": "containers",
     "rm": "containers", "ps": "containers", "stop": "containers", "kill": "containers",
     "restart": "containers", "wait": "containers", "logs": "containers", "rename": "containers",
-    "exec": "containers", "attach": "containers",
+    "exec": "containers", "attach": "containers", "cp": "containers", "export": "containers",
     "pull": "registry", "push": "registry", "search": "registry", "login": "login", "logout": "login",
 }
 

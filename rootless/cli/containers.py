@@ -1,4 +1,5 @@
-"""Container verbs: create, run, start, rm, ps (stop, kill, restart, wait: cli.lifecycle)."""
+"""Container verbs: create, run, start, rm, ps (stop, kill, restart, wait: cli.lifecycle;
+cp, export: cli.files)."""
 
 import sys
 
@@ -44,7 +45,7 @@ def register(sub, word=None) -> None:
         importlib.import_module("rootless.cli.inspect").add_container_parser(csub)
     for name, words in (("logs", ("logs",)), ("attach", ("attach",)),
                         ("lifecycle", ("stop", "restart", "kill", "wait")),
-                        ("ps", ("ps", "rename")), ("exec", ("exec",))):
+                        ("ps", ("ps", "rename")), ("exec", ("exec",)), ("files", ("cp", "export"))):
         if everything or word in words:
             importlib.import_module("rootless.cli." + name).add_parsers(sub, csub)
 

@@ -7,6 +7,10 @@ Every driver has the same two steps:
 * ``mount(cdir, layers)`` inside the container's user and mount namespaces at each start:
   returns the directory to pivot into. Nothing it mounts is visible on the host; the
   mounts go away with the namespace.
+* ``view(cdir, layers)``, the same, read-only and safe while the container runs (``export``
+  looks through it): the writable layer becomes the top lower layer, so no second mount
+  ever uses the container's upper and work directories (overlayfs would reset the work
+  directory under the running container's feet).
 
 ``layers`` are ``(diff_dir, record)`` pairs, lowest first. The runtime picks a driver
 once (``create``) and records its name; nobody else branches on it.
@@ -41,18 +45,32 @@ class Overlay:
         return {"LowerDir": ":".join(reversed(lower)), "MergedDir": os.path.join(cdir, "merged"),
                 "UpperDir": os.path.join(cdir, "upper"), "WorkDir": os.path.join(cdir, "work")}
 
-    def options(self, cdir: str, layers: Layers) -> str:
+    def lower(self, layers: Layers) -> str:
         # Lower layers as paths relative to the layers directory (the caller chdirs there):
         # mount options are limited to one page, and absolute paths would fill it at ~30 layers.
-        lower = ":".join(os.path.relpath(diff, os.path.dirname(os.path.dirname(diff))) for diff, _ in reversed(layers))
-        return "lowerdir=%s,upperdir=%s,workdir=%s" % (lower, os.path.join(cdir, "upper"), os.path.join(cdir, "work"))
+        return ":".join(os.path.relpath(diff, os.path.dirname(os.path.dirname(diff))) for diff, _ in reversed(layers))
+
+    def options(self, cdir: str, layers: Layers) -> str:
+        return "lowerdir=%s,upperdir=%s,workdir=%s" % (self.lower(layers), os.path.join(cdir, "upper"),
+                                                       os.path.join(cdir, "work"))
+
+    def view_options(self, cdir: str, layers: Layers) -> str:
+        lower = self.lower(layers)
+        return "lowerdir=%s%s" % (os.path.join(cdir, "upper"), ":" + lower if lower else "")
 
     def mount(self, cdir: str, layers: Layers) -> str:
+        return self._mount(cdir, layers, self.options(cdir, layers), 0)
+
+    def view(self, cdir: str, layers: Layers) -> str:
+        from rootless.linux import mount
+        return self._mount(cdir, layers, self.view_options(cdir, layers), mount.MS_RDONLY)
+
+    def _mount(self, cdir: str, layers: Layers, options: str, flags: int) -> str:
         from rootless.linux import mount
         target = os.path.join(cdir, "merged")
         os.chdir(os.path.dirname(os.path.dirname(layers[-1][0])) if layers else cdir)
         try:
-            mount.mount("overlay", target, "overlay", 0, self.options(cdir, layers) + ",userxattr")
+            mount.mount("overlay", target, "overlay", flags, options + ",userxattr")
         finally:
             os.chdir("/")
         return target
@@ -71,6 +89,12 @@ class FuseOverlay(Overlay):
         self.proc = None  # the fuse-overlayfs process (a subprocess.Popen)
 
     def mount(self, cdir: str, layers: Layers) -> str:
+        return self._serve(cdir, layers, self.options(cdir, layers))
+
+    def view(self, cdir: str, layers: Layers) -> str:
+        return self._serve(cdir, layers, self.view_options(cdir, layers))
+
+    def _serve(self, cdir: str, layers: Layers, options: str) -> str:
         import subprocess
         from rootless.linux.idmap import which
         exe = which("fuse-overlayfs")
@@ -79,7 +103,7 @@ class FuseOverlay(Overlay):
         target = os.path.join(cdir, "merged")
         base = os.path.dirname(os.path.dirname(layers[-1][0])) if layers else cdir
         keeper = os.getpid()
-        self.proc = subprocess.Popen([exe, "-f", "-o", self.options(cdir, layers), target], cwd=base,
+        self.proc = subprocess.Popen([exe, "-f", "-o", options, target], cwd=base,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, preexec_fn=lambda: _die_with_parent(keeper))
         before = os.stat(cdir).st_dev
@@ -111,6 +135,10 @@ class Copy:
         flatten(layers, rootfs)
 
     def mount(self, cdir: str, layers: Layers) -> str:
+        return os.path.join(cdir, "rootfs")
+
+    def view(self, cdir: str, layers: Layers) -> str:
+        """The tree itself (its readers only read)."""
         return os.path.join(cdir, "rootfs")
 
     def writable(self, cdir: str) -> str:
