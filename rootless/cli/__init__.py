@@ -165,6 +165,7 @@ COMMAND_MODULES = {
     "container": "containers", "create": "containers", "run": "containers", "start": "containers",
     "rm": "containers", "ps": "containers", "stop": "containers", "kill": "containers",
     "restart": "containers", "wait": "containers", "logs": "containers", "rename": "containers",
+    "diff": "containers", "commit": "containers", "top": "containers",
     "pull": "registry", "push": "registry", "search": "registry", "login": "login", "logout": "login",
 }
 

@@ -1,4 +1,5 @@
-"""Container verbs: create, run, start, rm, ps (stop, kill, restart, wait: cli.lifecycle)."""
+"""Container verbs: create, run, start, rm, ps (stop, kill, restart, wait: cli.lifecycle;
+diff, commit, top: cli.commit)."""
 
 import sys
 
@@ -39,7 +40,7 @@ def register(sub, word=None) -> None:
         p.set_defaults(handler=cmd_rm)
     import importlib
     for name, words in (("logs", ("logs",)), ("lifecycle", ("stop", "restart", "kill", "wait")),
-                        ("ps", ("ps", "rename"))):
+                        ("ps", ("ps", "rename")), ("commit", ("diff", "commit", "top"))):
         if everything or word in words:
             importlib.import_module("rootless.cli." + name).add_parsers(sub, csub)
 

@@ -25,6 +25,9 @@ class Overlay:
     """Kernel overlayfs mounted in the user namespace (``userxattr``, Linux >= 5.11)."""
 
     name = "overlay"
+    # writable() is an upper dir with overlay whiteouts (else the whole rootfs, which
+    # runtime.changes compares with the image's layers).
+    upper = True
 
     def prepare(self, cdir: str, layers: Layers) -> None:
         for d in ("upper", "work", "merged"):
@@ -97,6 +100,7 @@ class Copy:
     """One flattened copy of the image per container, made at create: works anywhere."""
 
     name = "copy"
+    upper = False
 
     def prepare(self, cdir: str, layers: Layers) -> None:
         from rootless.storage.copy import flatten
