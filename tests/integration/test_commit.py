@@ -226,3 +226,28 @@ def _count(crl, name) -> int:
         return int(crl.out("run", "--rm", image, "cat", "/count") or 0)
     finally:
         crl("rmi", image)
+
+
+class Limited(Rootless):
+    """Rootless whose layers may unpack to one byte: every commit with changes fails at
+    the store's guard, as one on a full disk fails at a write."""
+
+    def env(self):
+        env = super().env()
+        env["ROOTLESS_MAX_LAYER_SIZE"] = "1"
+        return env
+
+
+def test_a_failed_commit_lists_nothing_and_leaves_no_work(crl):
+    name = _name("failed", "any")
+    crl("run", "--name", name, "busybox", "sh", "-c", "echo data > /file")
+    before = crl.out("images", "-a", "-q")
+    try:
+        proc = Limited(crl.root)("commit", name, "never:listed", check=False)
+        assert proc.returncode == 125
+        [line] = proc.stderr.decode().splitlines()
+        assert line.startswith("rootless: error: the container's changes unpacks to more than")
+        assert crl.out("images", "-a", "-q") == before
+        assert os.listdir(os.path.join(crl.root, "tmp")) == []
+    finally:
+        crl("rm", "-f", name)
