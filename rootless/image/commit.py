@@ -14,7 +14,6 @@ shell forms, Docker's words for what it refuses.
 
 import json
 import posixpath
-import shlex
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -74,11 +73,15 @@ def apply_changes(config: dict, changes: List[str]) -> dict:
                     config["Cmd"] = None  # Docker: a new entrypoint drops the old Cmd
             elif keyword == "env":
                 env = [e for e in config.get("Env") or []]
-                for key, value in _pairs(rest, "ENV"):
-                    env = [e for e in env if e.partition("=")[0] != key] + ["%s=%s" % (key, value)]
+                for key, value in _pairs(rest, "ENV", env):
+                    keys = [e.partition("=")[0] for e in env]  # Docker replaces in place
+                    if key in keys:
+                        env[keys.index(key)] = "%s=%s" % (key, value)
+                    else:
+                        env.append("%s=%s" % (key, value))
                 config["Env"] = env
             elif keyword == "label":
-                config["Labels"] = dict(config.get("Labels") or {}, **dict(_pairs(rest, "LABEL")))
+                config["Labels"] = dict(config.get("Labels") or {}, **dict(_pairs(rest, "LABEL", config.get("Env") or [])))
             elif keyword == "expose":
                 ports = dict(config.get("ExposedPorts") or {})
                 for word in rest.split():
@@ -93,9 +96,9 @@ def apply_changes(config: dict, changes: List[str]) -> dict:
                     volumes[path] = {}
                 config["Volumes"] = volumes
             elif keyword == "workdir":
-                config["WorkingDir"] = posixpath.join(config.get("WorkingDir") or "/", rest)
+                config["WorkingDir"] = posixpath.join(config.get("WorkingDir") or "/", _expand(rest, config))
             elif keyword == "user":
-                config["User"] = rest
+                config["User"] = _expand(rest, config)
             elif keyword == "stopsignal":
                 config["StopSignal"] = rest
             elif keyword == "onbuild":
@@ -104,6 +107,10 @@ def apply_changes(config: dict, changes: List[str]) -> dict:
                     raise UsageError("%s isn't allowed as an ONBUILD trigger" % trigger.upper())
                 config["OnBuild"] = list(config.get("OnBuild") or []) + [(trigger.upper() + " " + tail).strip()]
     return config
+
+
+def _expand(text: str, config: dict) -> str:
+    return " ".join(words_of(text, _env_map(config.get("Env") or []), split=False))
 
 
 def _command(rest: str) -> List[str]:
@@ -129,16 +136,13 @@ def _list(rest: str) -> List[str]:
     return form if form is not None else rest.split()
 
 
-def _pairs(rest: str, what: str) -> List[Tuple[str, str]]:
-    """``KEY=VALUE ...`` (quotes as the shell's) or the old ``KEY VALUE`` form."""
-    try:
-        words = shlex.split(rest)
-    except ValueError as e:
-        raise UsageError("%s %s: %s" % (what, rest, e))
-    if "=" not in words[0]:
+def _pairs(rest: str, what: str, env: List[str]) -> List[Tuple[str, str]]:
+    """``KEY=VALUE ...`` (quotes and ``$VAR`` as a Dockerfile's) or the old ``KEY VALUE``."""
+    words = words_of(rest, _env_map(env))
+    if not words or "=" not in words[0]:
         if len(words) < 2:
             raise UsageError("%s must have two arguments" % what)
-        return [(words[0], rest.split(None, 1)[1])]
+        return [(words[0], " ".join(words_of(rest.split(None, 1)[1], _env_map(env), split=False)))]
     pairs = []
     for word in words:
         key, sep, value = word.partition("=")
@@ -147,6 +151,65 @@ def _pairs(rest: str, what: str) -> List[Tuple[str, str]]:
                              "Syntax error - can't find = in %r. Must be of the form: name=value" % word)
         pairs.append((key, value))
     return pairs
+
+
+def _env_map(env: List[str]) -> Dict[str, str]:
+    return dict(e.partition("=")[::2] for e in env)
+
+
+def words_of(text: str, env: Dict[str, str], split: bool = True) -> List[str]:
+    """A Dockerfile's words (pure): whitespace separates them (unless ``split`` is false),
+    single quotes keep everything, double quotes and bare text expand ``$NAME`` and
+    ``${NAME}`` from ``env``, a backslash escapes the next character."""
+    words: List[str] = []
+    word, started, i, quote = [], False, 0, ""
+    while i < len(text):
+        c = text[i]
+        if quote == "'":
+            if c == "'":
+                quote = ""
+            else:
+                word.append(c)
+        elif c == "\\" and i + 1 < len(text) and (not quote or text[i + 1] in '"$\\'):
+            i += 1
+            word.append(text[i])
+        elif c == "$" and quote != "'":
+            name, i = _variable(text, i)
+            if name is None:
+                word.append("$")
+            else:
+                word.append(env.get(name, ""))
+                started = True
+                continue
+        elif quote == '"':
+            if c == '"':
+                quote = ""
+            else:
+                word.append(c)
+        elif c in "'\"":
+            quote, started = c, True
+        elif c.isspace() and split:
+            if word or started:
+                words.append("".join(word))
+            word, started = [], False
+        else:
+            word.append(c)
+        i += 1
+    if quote:
+        raise UsageError("unexpected end of statement while looking for matching %s" % quote)
+    if word or started:
+        words.append("".join(word))
+    return words
+
+
+def _variable(text: str, at: int):
+    """(the name of the variable at ``text[at]`` == "$", the index after it); (None, at)
+    when no name follows."""
+    import re
+    m = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))").match(text, at)
+    if not m:
+        return None, at
+    return m.group(1) or m.group(2), m.end()
 
 
 def _ports(word: str) -> List[str]:

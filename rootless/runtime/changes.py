@@ -70,10 +70,10 @@ class Meta(NamedTuple):
     target: str
 
 
-def meta_of(path: str, st: os.stat_result, owner=None) -> Meta:
+def meta_of(path: str, st: os.stat_result, owner=None, dir_fd: Optional[int] = None) -> Meta:
     kind = _kind(st.st_mode)
     uid, gid = owner if owner else (st.st_uid, st.st_gid)
-    target = os.readlink(path) if kind == "l" else ""
+    target = os.readlink(path, dir_fd=dir_fd) if kind == "l" else ""
     size = st.st_size if kind in ("f", "l") else 0
     # Only what a tar keeps is compared: a fifo or device is made without its mtime.
     mtime = st.st_mtime_ns if kind in ("f", "l", "d") else 0
@@ -175,15 +175,16 @@ class Comparison:
         self.top, self.view, self.upper = top, view, upper
 
     def changes(self) -> List[Change]:
-        found, _, _ = self._dir("", hides_lower=not self.upper, exact=False, in_image=True)
+        found, _, _, _ = self._dir("", hides_lower=not self.upper, exact=False, in_image=True)
         return found
 
-    def _scan(self, path: str):
-        """{name: lstat or _DELETED} of a container-side directory; whether it is opaque."""
+    def _scan(self, fd: int):
+        """{name: lstat or _DELETED} of an open container-side directory; whether it is
+        opaque."""
         entries: Dict[str, Optional[os.stat_result]] = {}
-        opaque = self.upper and any(_xattr(path, name) == b"y" for name in OPAQUE_XATTRS)
-        for name in os.listdir(path):
-            st = os.lstat(os.path.join(path, name))
+        opaque = self.upper and any(_xattr(fd, name) == b"y" for name in OPAQUE_XATTRS)
+        for name in os.listdir(fd):
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             if name.startswith(WHITEOUT):
                 # Overlay metadata (fuse-overlayfs's forms); in a copy rootfs such names
                 # cannot be put in a layer, whose format gives them this meaning.
@@ -200,43 +201,47 @@ class Comparison:
 
     def _dir(self, rel: str, hides_lower: bool, exact: bool, in_image: bool):
         """(changes below the container's directory ``rel``, how many runtime placeholders
-        were hidden in it, whether it hides the image's entries below it). ``hides_lower``:
-        what the image has here and the container does not show is deleted (copy, or
-        below an opaque directory); ``exact``: every entry is listed, equal or not (below
-        an opaque directory the layer must carry them all)."""
-        path = os.path.join(self.top, rel) if rel else self.top
-        entries, opaque = self._scan(path)
-        opaque = opaque and bool(rel) and in_image
-        if opaque:
-            hides_lower = exact = True
-        names = set(entries)
-        if hides_lower and in_image:
-            names.update(self.view.children(rel))
-        found: List[Change] = []
-        hidden = 0
-        for name in sorted(names):
-            crel = _join(rel, name)
-            image = self.view.meta(crel) if in_image else None
-            st = entries.get(name, _DELETED)
-            if st is _DELETED:
-                if image is not None:
-                    found.append(Change("D", crel, covered=exact))
-                continue
-            mine = meta_of(os.path.join(path, name), st)
-            if image is None and _placeholder(crel, mine, os.path.join(path, name)):
-                hidden += 1
-                continue
-            found.extend(self._entry(crel, mine, image, exact, hides_lower))
-        return found, hidden, opaque
+        were hidden in it, whether it hides the image's entries below it, how many entries
+        it holds). ``hides_lower``: what the image has here and the container does not
+        show is deleted (copy, or below an opaque directory); ``exact``: every entry is
+        listed, equal or not (below an opaque directory the layer must carry them all)."""
+        fd = open_dir(self.top, rel)
+        try:
+            entries, opaque = self._scan(fd)
+            opaque = opaque and bool(rel) and in_image
+            if opaque:
+                hides_lower = exact = True
+            names = set(entries)
+            if hides_lower and in_image:
+                names.update(self.view.children(rel))
+            found: List[Change] = []
+            hidden = 0
+            for name in sorted(names):
+                crel = _join(rel, name)
+                image = self.view.meta(crel) if in_image else None
+                st = entries.get(name, _DELETED)
+                if st is _DELETED:
+                    if image is not None:
+                        found.append(Change("D", crel, covered=exact))
+                    continue
+                mine = meta_of(name, st, dir_fd=fd)
+                if image is None and _placeholder(crel, mine, name, fd):
+                    hidden += 1
+                    continue
+                found.extend(self._entry(crel, mine, image, exact, hides_lower))
+            return found, hidden, opaque, len(entries)
+        finally:
+            os.close(fd)
 
     def _entry(self, rel: str, mine: Meta, image: Optional[Meta], exact: bool, hides_lower: bool) -> List[Change]:
         if mine.kind != "d":
             if image is None:
                 return [Change("A", rel)]
             return [Change("C", rel)] if exact or mine != image else []
-        below, hidden, opaque = self._dir(rel, hides_lower, exact, in_image=image is not None and image.kind == "d")
+        in_image = image is not None and image.kind == "d"
+        below, hidden, opaque, count = self._dir(rel, hides_lower, exact, in_image)
         if image is None:
-            if hidden and not below and rel in RUNTIME_PARENTS and len(os.listdir(os.path.join(self.top, rel))) == hidden:
+            if hidden and hidden == count and rel in RUNTIME_PARENTS:
                 return []  # made only to hold the runtime's mount points
             return [Change("A", rel)] + below
         # Making a mount point in a directory changes its mtime: that is the runtime's too.
@@ -246,18 +251,38 @@ class Comparison:
         return []
 
 
-def _placeholder(rel: str, mine: Meta, path: str) -> bool:
+def open_dir(top: str, rel: str) -> int:
+    """A descriptor of the directory ``top/rel``, reached one name at a time without
+    following a symlink: a running container may swap a directory for a link to the host's
+    files between two reads, and what is read here goes into an image."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in rel.split("/") if rel else []:
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _placeholder(rel: str, mine: Meta, name: str, dir_fd: int) -> bool:
     """An empty mount point the runtime made where the image has nothing."""
     if rel in RUNTIME_FILES:
         return mine.kind == "f" and mine.size == 0
-    if rel in RUNTIME_DIRS:
-        return mine.kind == "d" and not os.listdir(path)
+    if rel in RUNTIME_DIRS and mine.kind == "d":
+        fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            return not os.listdir(fd)
+        finally:
+            os.close(fd)
     return False
 
 
-def _xattr(path: str, name: str) -> Optional[bytes]:
+def _xattr(fd: int, name: str) -> Optional[bytes]:
     try:
-        return os.getxattr(path, name, follow_symlinks=False)
+        return os.getxattr(fd, name)
     except OSError:
         return None
 
@@ -304,15 +329,23 @@ def _marker(name: str, mtime: int) -> tarfile.TarInfo:
 
 
 def _add(tar, top: str, rel: str, links: Dict[Tuple[int, int], str]) -> None:
-    path = os.path.join(top, rel)
-    st = os.lstat(path)
+    parent, _, name = rel.rpartition("/")
+    dir_fd = open_dir(top, parent)
+    try:
+        _add_entry(tar, rel, name, dir_fd, links)
+    finally:
+        os.close(dir_fd)
+
+
+def _add_entry(tar, rel: str, name: str, dir_fd: int, links: Dict[Tuple[int, int], str]) -> None:
+    st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     info = tarfile.TarInfo(rel)
     info.mode, info.uid, info.gid, info.mtime = stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, int(st.st_mtime)
     kind = _kind(st.st_mode)
     if kind == "d":
         info.type = tarfile.DIRTYPE
     elif kind == "l":
-        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
+        info.type, info.linkname = tarfile.SYMTYPE, os.readlink(name, dir_fd=dir_fd)
     elif kind == "p":
         info.type = tarfile.FIFOTYPE
     elif kind in ("c", "b"):
@@ -326,7 +359,7 @@ def _add(tar, top: str, rel: str, links: Dict[Tuple[int, int], str]) -> None:
             return
         if st.st_nlink > 1:
             links[key] = rel
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         with os.fdopen(fd, "rb") as f:
             info.size = os.fstat(fd).st_size
             tar.addfile(info, f)
@@ -334,40 +367,3 @@ def _add(tar, top: str, rel: str, links: Dict[Tuple[int, int], str]) -> None:
     else:
         return  # a socket: a layer cannot hold one
     tar.addfile(info)
-
-
-# -- a container's --------------------------------------------------------------------------
-
-def _of(cdir: str, layers: List[Tuple[str, dict]]):
-    """(the bundle, its writable side, whether that is an upper dir, the image's owners)."""
-    import json
-    from rootless.runtime.config import Bundle
-    from rootless.storage import rootfs
-    bundle = Bundle.load(cdir)
-    driver = rootfs.get(bundle.driver or "copy")
-    owners = None
-    if bundle.owners and os.path.exists(bundle.owners + ".applied"):
-        with open(bundle.owners) as f:
-            owners = json.load(f)
-    return bundle, driver.writable(cdir), driver.upper, owners
-
-
-def diff(cdir: str, layers: List[Tuple[str, dict]]) -> List[Change]:
-    """The changes of the container in ``cdir`` (its image's ``layers``), read as its root."""
-    from rootless.runtime.launch import as_mapped_root
-    bundle, top, upper, owners = _of(cdir, layers)
-    found = as_mapped_root(bundle, lambda: [list(c) for c in container_changes(top, layers, upper, owners)],
-                           "reading the container's changes as its root")
-    return [Change(*c) for c in found or []]
-
-
-def export_layer(cdir: str, layers: List[Tuple[str, dict]], dest: str) -> Tuple[int, int]:
-    """Write the container's changes as a layer tar to ``dest``: (entries, bytes)."""
-    from rootless.runtime.launch import as_mapped_root
-
-    def work():
-        found = container_changes(top, layers, upper, owners)
-        return [len(found), write_layer(top, found, dest) if found else 0]
-    bundle, top, upper, owners = _of(cdir, layers)
-    count, size = as_mapped_root(bundle, work, "archiving the container's changes as its root")
-    return count, size

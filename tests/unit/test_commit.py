@@ -111,7 +111,7 @@ def test_changes_in_json_and_shell_forms():
         'VOLUME ["/data"]', "VOLUME /v1 /v2", "WORKDIR app", "USER 1000:1000", "STOPSIGNAL SIGINT",
         "ONBUILD run echo x"])
     assert config["Cmd"] == ["echo", "hi"]
-    assert config["Env"] == ["B=2", "A=1", "C=two words", "D=old form"]
+    assert config["Env"] == ["A=1", "B=2", "C=two words", "D=old form"]
     assert config["Labels"] == {"a": "b"}
     assert sorted(config["ExposedPorts"]) == ["53/udp", "80/tcp", "8000/tcp", "8001/tcp"]
     assert sorted(config["Volumes"]) == ["/data", "/v1", "/v2"]
@@ -119,6 +119,15 @@ def test_changes_in_json_and_shell_forms():
     assert (config["User"], config["StopSignal"], config["OnBuild"]) == ("1000:1000", "SIGINT", ["RUN echo x"])
     shell = commit.apply_changes({"Cmd": ["old"]}, ["ENTRYPOINT exec server --port 1"])
     assert shell["Entrypoint"] == ["/bin/sh", "-c", "exec server --port 1"] and shell["Cmd"] is None
+
+
+def test_changes_expand_variables_as_a_dockerfile():
+    config = commit.apply_changes({"Env": ["PATH=/bin", "A=1"]}, [
+        "ENV PATH=$PATH:/x B=\"a $A ${A}b\" C='$A' D=\\$A", "WORKDIR /w/$A", "LABEL l=$A"])
+    assert config["Env"] == ["PATH=/bin:/x", "A=1", "B=a 1 1b", "C=$A", "D=$A"]
+    assert config["WorkingDir"] == "/w/1" and config["Labels"] == {"l": "1"}
+    with pytest.raises(UsageError, match="matching"):
+        commit.apply_changes({}, ["ENV A='open"])
 
 
 @pytest.mark.parametrize("change, message", [
@@ -184,3 +193,17 @@ def test_own_ps_reads_this_process():
     titles, rows = processes.own_ps([os.getpid()])
     assert titles[1] == "PID" and rows[0][1] == str(os.getpid())
     assert io.StringIO(processes.table(titles, rows)).read().startswith("UID")
+
+
+def test_layer_never_reads_through_a_directory_swapped_for_a_link(tmp_path):
+    """A running container may replace a directory by a symlink to the host's files after
+    the walk saw it: the tar refuses to go through it instead of archiving the host's."""
+    top, outside = str(tmp_path / "top"), str(tmp_path / "outside")
+    tree(top, {"d": {"secret": "mine"}})
+    tree(outside, {"secret": "host"})
+    found = changes.container_changes(top, [(str(tmp_path / "empty"), {})], upper=True)
+    assert changes.lines(found) == ["A /d", "A /d/secret"]
+    os.rename(os.path.join(top, "d"), str(tmp_path / "moved"))
+    os.symlink(outside, os.path.join(top, "d"))
+    with pytest.raises(OSError):
+        changes.write_layer(top, found, str(tmp_path / "t.tar"))
