@@ -97,7 +97,11 @@ class FuseOverlay(Overlay):
 
 
 class Copy:
-    """One flattened copy of the image per container, made at create: works anywhere."""
+    """One flattened copy of the image per container, made at create: works anywhere.
+
+    It keeps no record of what the container changed: ``diff`` and ``commit``
+    (``runtime.changes``) compare the rootfs, entry by entry, with what the image's layers
+    show (type, permission bits, uid/gid, size, mtime, link target); content is not read."""
 
     name = "copy"
     upper = False
