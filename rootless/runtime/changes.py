@@ -367,3 +367,40 @@ def _add_entry(tar, rel: str, name: str, dir_fd: int, links: Dict[Tuple[int, int
     else:
         return  # a socket: a layer cannot hold one
     tar.addfile(info)
+
+
+# -- a container's --------------------------------------------------------------------------
+
+def _of(cdir: str, layers: List[Tuple[str, dict]]):
+    """(the bundle, its writable side, whether that is an upper dir, the image's owners)."""
+    import json
+    from rootless.runtime.config import Bundle
+    from rootless.storage import rootfs
+    bundle = Bundle.load(cdir)
+    driver = rootfs.get(bundle.driver or "copy")
+    owners = None
+    if bundle.owners and os.path.exists(bundle.owners + ".applied"):
+        with open(bundle.owners) as f:
+            owners = json.load(f)
+    return bundle, driver.writable(cdir), driver.upper, owners
+
+
+def diff(cdir: str, layers: List[Tuple[str, dict]]) -> List[Change]:
+    """The changes of the container in ``cdir`` (its image's ``layers``), read as its root."""
+    from rootless.runtime.launch import as_mapped_root
+    bundle, top, upper, owners = _of(cdir, layers)
+    found = as_mapped_root(bundle, lambda: [list(c) for c in container_changes(top, layers, upper, owners)],
+                           "reading the container's changes as its root")
+    return [Change(*c) for c in found or []]
+
+
+def export_layer(cdir: str, layers: List[Tuple[str, dict]], dest: str) -> Tuple[int, int]:
+    """Write the container's changes as a layer tar to ``dest``: (entries, bytes)."""
+    from rootless.runtime.launch import as_mapped_root
+
+    def work():
+        found = container_changes(top, layers, upper, owners)
+        return [len(found), write_layer(top, found, dest) if found else 0]
+    bundle, top, upper, owners = _of(cdir, layers)
+    count, size = as_mapped_root(bundle, work, "archiving the container's changes as its root")
+    return count, size
