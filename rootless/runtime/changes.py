@@ -200,9 +200,9 @@ class Comparison:
         return entries, opaque
 
     def _dir(self, rel: str, hides_lower: bool, exact: bool, in_image: bool):
-        """(changes below the container's directory ``rel``, how many runtime placeholders
-        were hidden in it, whether it hides the image's entries below it, how many entries
-        it holds). ``hides_lower``: what the image has here and the container does not
+        """(changes below the container's directory ``rel``, how many of its entries are no
+        change (runtime placeholders, entries as the image has them), whether it hides the
+        image's entries below it, how many entries it holds). ``hides_lower``: what the image has here and the container does not
         show is deleted (copy, or below an opaque directory); ``exact``: every entry is
         listed, equal or not (below an opaque directory the layer must carry them all)."""
         fd = open_dir(self.top, rel)
@@ -228,7 +228,9 @@ class Comparison:
                 if image is None and _placeholder(crel, mine, name, fd):
                     hidden += 1
                     continue
-                found.extend(self._entry(crel, mine, image, exact, hides_lower))
+                more = self._entry(crel, mine, image, exact, hides_lower)
+                hidden += not more  # an entry as the image has it (an owner's copy-up)
+                found.extend(more)
             return found, hidden, opaque, len(entries)
         finally:
             os.close(fd)
@@ -244,7 +246,9 @@ class Comparison:
             if hidden and hidden == count and rel in RUNTIME_PARENTS:
                 return []  # made only to hold the runtime's mount points
             return [Change("A", rel)] + below
-        # Making a mount point in a directory changes its mtime: that is the runtime's too.
+        # Making a mount point in a directory, or copying up an entry to give it its owner
+        # (fuse-overlayfs then gives the copied-up directory a new mtime), changes the
+        # directory's mtime: that is the runtime's doing, not the container's.
         same = mine == image or (hidden > 0 and mine._replace(mtime_ns=image.mtime_ns) == image)
         if below or exact or opaque or not same:
             return [Change("C", rel, opaque=opaque)] + below

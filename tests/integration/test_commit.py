@@ -18,7 +18,7 @@ from test_run import driver  # noqa: F401  (a pytest fixture)
 
 @pytest.fixture(scope="module")
 def crl(tmp_path_factory, test_images):
-    yield from loaded_root(tmp_path_factory, test_images, "commit")
+    yield from loaded_root(tmp_path_factory, test_images, "commit", ("busybox-docker.tar", "debian-docker.tar"))
 
 
 def _name(prefix, driver):
@@ -40,6 +40,30 @@ def test_diff_lists_added_changed_and_deleted_entries(crl, driver):
         assert crl.out("container", "diff", name).splitlines() == CHANGED
     finally:
         crl("rm", "-f", name)
+
+
+def test_files_the_runtime_gave_their_owners_are_no_change(crl, driver):
+    """With sub-ids the first start gives image files their owners (debian has some), which
+    copies them up in the overlays: not the container's changes, and not in its layer."""
+    name = _name("owners", driver)
+    crl("run", "--name", name, "--storage-driver", driver, "debian", "true")
+    try:
+        assert crl.out("diff", name) == ""
+        crl("start", "-a", name)
+        assert crl.out("diff", name) == ""
+    finally:
+        crl("rm", "-f", name)
+    crl("run", "--name", name, "--storage-driver", driver, "debian", "chmod", "0700", "/var/mail")
+    image = _name("mail", driver)
+    try:
+        assert crl.out("diff", name).splitlines() == ["C /var", "C /var/mail"]
+        crl("commit", name, image)
+        shown = crl.out("run", "--rm", "--storage-driver", driver, image, "stat", "-c", "%a %g", "/var/mail")
+        # (GNU chmod keeps a directory's set-gid bit); the mail group stays, where ids are kept
+        assert shown == ("2700 8\n" if _has_subuid() else "2700 0\n")
+    finally:
+        crl("rm", "-f", name)
+        crl("rmi", image, check=False)
 
 
 def test_diff_of_a_replaced_directory_and_a_fresh_container(crl, driver):
