@@ -19,7 +19,8 @@ from typing import Dict, List, Optional, Tuple
 
 from rootless.errors import UsageError
 
-ALLOWED = ("cmd", "entrypoint", "env", "expose", "label", "onbuild", "stopsignal", "user", "volume", "workdir")
+ALLOWED = ("cmd", "entrypoint", "env", "expose", "healthcheck", "label", "onbuild", "stopsignal", "user", "volume",
+           "workdir")
 # Added by the runtime, not part of the container's configuration (Docker keeps them out too).
 RUNTIME_ENV = ("HOSTNAME",)
 
@@ -101,6 +102,8 @@ def apply_changes(config: dict, changes: List[str]) -> dict:
                 config["User"] = _expand(rest, config)
             elif keyword == "stopsignal":
                 config["StopSignal"] = rest
+            elif keyword == "healthcheck":
+                config["Healthcheck"] = _healthcheck(rest)
             elif keyword == "onbuild":
                 trigger, _, tail = rest.partition(" ")
                 if trigger.upper() in ("ONBUILD", "FROM", "MAINTAINER"):
@@ -111,6 +114,40 @@ def apply_changes(config: dict, changes: List[str]) -> dict:
 
 def _expand(text: str, config: dict) -> str:
     return " ".join(words_of(text, _env_map(config.get("Env") or []), split=False))
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10 ** 6, "s": 10 ** 9, "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
+
+
+def _healthcheck(rest: str) -> dict:
+    """``HEALTHCHECK NONE`` or ``HEALTHCHECK [--interval=D ...] CMD command`` (Docker's
+    fields: durations in nanoseconds)."""
+    import re
+    words = rest.split()
+    if [w.upper() for w in words] == ["NONE"]:
+        return {"Test": ["NONE"]}
+    check: dict = {}
+    while words and words[0].startswith("--"):
+        flag, _, value = words.pop(0)[2:].partition("=")
+        field = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
+                 "start-interval": "StartInterval", "retries": "Retries"}.get(flag)
+        if field is None:
+            raise UsageError("unknown flag: %s" % flag)
+        if field == "Retries":
+            if not value.isdigit():
+                raise UsageError("invalid argument %r for --retries" % value)
+            check[field] = int(value)
+            continue
+        parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)", value)
+        if not parts or "".join(a + b for a, b in parts) != value:
+            raise UsageError('time: invalid duration "%s"' % value)
+        check[field] = int(sum(float(a) * _DURATION_UNITS[b] for a, b in parts))
+    if not words or words[0].upper() != "CMD":
+        raise UsageError("Unknown type %r in HEALTHCHECK (try CMD)" % (words[0] if words else ""))
+    text = re.sub(r"^(\s*--\S+)*\s*", "", rest)[3:].strip()
+    form = _json_list(text)
+    check["Test"] = ["CMD"] + form if form is not None else ["CMD-SHELL", text]
+    return check
 
 
 def _command(rest: str) -> List[str]:

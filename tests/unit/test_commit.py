@@ -130,6 +130,14 @@ def test_changes_expand_variables_as_a_dockerfile():
         commit.apply_changes({}, ["ENV A='open"])
 
 
+def test_healthcheck_changes():
+    assert commit.apply_changes({}, ["HEALTHCHECK NONE"])["Healthcheck"] == {"Test": ["NONE"]}
+    check = commit.apply_changes({}, ["HEALTHCHECK --interval=1m30s --retries=3 CMD curl -f http://x/ || exit 1"])
+    assert check["Healthcheck"] == {"Interval": 90 * 10 ** 9, "Retries": 3,
+                                    "Test": ["CMD-SHELL", "curl -f http://x/ || exit 1"]}
+    assert commit.apply_changes({}, ['HEALTHCHECK CMD ["true"]'])["Healthcheck"] == {"Test": ["CMD", "true"]}
+
+
 @pytest.mark.parametrize("change, message", [
     ("RUN echo x", "run is not a valid change command"),
     ("FROM busybox", "from is not a valid change command"),
