@@ -1,5 +1,5 @@
 """Container verbs: create, run, start, rm, ps (stop, kill, restart, wait: cli.lifecycle;
-cp, export: cli.files)."""
+cp, export: cli.files; diff, commit, top: cli.commit; exec: cli.exec; attach: cli.attach)."""
 
 import sys
 
@@ -45,7 +45,8 @@ def register(sub, word=None) -> None:
         importlib.import_module("rootless.cli.inspect").add_container_parser(csub)
     for name, words in (("logs", ("logs",)), ("attach", ("attach",)),
                         ("lifecycle", ("stop", "restart", "kill", "wait")),
-                        ("ps", ("ps", "rename")), ("exec", ("exec",)), ("files", ("cp", "export"))):
+                        ("ps", ("ps", "rename")), ("exec", ("exec",)), ("files", ("cp", "export")),
+                        ("commit", ("diff", "commit", "top"))):
         if everything or word in words:
             importlib.import_module("rootless.cli." + name).add_parsers(sub, csub)
 

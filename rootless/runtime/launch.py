@@ -127,9 +127,24 @@ class _Setup:
             os.close(self.master)
 
 
-def as_mapped_root(bundle, fn) -> None:
+def as_mapped_root(bundle, fn, what: str = "removing as the container's root"):
     """Run ``fn`` in a child that is root of a user namespace with the container's id
-    mapping (how files a container made under sub-ids are removed)."""
+    mapping (how files a container made under sub-ids are removed, read and archived), and
+    return what it returned (a JSON value, or None).
+
+    The answer comes back on the same socket as the rest, in ``result`` messages of at
+    most ``RESULT_CHUNK`` characters (a message is limited to ``sync.MAX_MESSAGE`` bytes,
+    and a diff of a big container is longer)::
+
+      parent (host, you)                 child
+      ------------------                 -----
+      fork ---------------------------> unshare(USER)
+           <--------- map ------------
+      strategy.write(child's maps)
+           ---------- mapped ---------> fn()
+           <--------- result (part) --- ... one or more
+           <--------- end of file ----- _exit(0)       (or one ``error`` message)
+    """
     strategy = idmapping.get(bundle.idmap)
     parent_end, child_end = sync.pair()
     pid = os.fork()
@@ -142,22 +157,40 @@ def as_mapped_root(bundle, fn) -> None:
             sync.send(child_end, "map")
             if (sync.recv(child_end) or {}).get("op") != "mapped":
                 return 125
-            fn()
+            value = fn()
+            if value is not None:
+                import json
+                text = json.dumps(value)
+                for at in range(0, len(text), RESULT_CHUNK):
+                    sync.send(child_end, "result", part=text[at:at + RESULT_CHUNK])
             return 0
         sync.child_main(body, child_end)
     child_end.close()
+    parts = []
     try:
         message = sync.recv(parent_end)
         if message and message.get("op") == "map":
             strategy.write(pid, bundle.uid_map, bundle.gid_map)
             sync.send(parent_end, "mapped")
             message = sync.recv(parent_end)
+            while message and message.get("op") == "result":
+                parts.append(message["part"])
+                message = sync.recv(parent_end)
     finally:
         parent_end.close()
         status = _waitpid(pid)
     sync.raise_error(message)
     if init.code_of(status):
-        raise RootlessError("removing as the container's root failed (exit %d)" % init.code_of(status))
+        raise RootlessError("%s failed (exit %d)" % (what, init.code_of(status)))
+    if not parts:
+        return None
+    import json
+    return json.loads("".join(parts))
+
+
+# Characters of a result in one message: JSON escapes (\uXXXX) may make one character six
+# bytes, and a message may be at most sync.MAX_MESSAGE bytes.
+RESULT_CHUNK = 8000
 
 
 def reap_all() -> List[Tuple[int, int]]:

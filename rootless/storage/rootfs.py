@@ -29,6 +29,9 @@ class Overlay:
     """Kernel overlayfs mounted in the user namespace (``userxattr``, Linux >= 5.11)."""
 
     name = "overlay"
+    # writable() is an upper dir with overlay whiteouts (else the whole rootfs, which
+    # runtime.changes compares with the image's layers).
+    upper = True
 
     def prepare(self, cdir: str, layers: Layers) -> None:
         for d in ("upper", "work", "merged"):
@@ -124,9 +127,14 @@ class FuseOverlay(Overlay):
 
 
 class Copy:
-    """One flattened copy of the image per container, made at create: works anywhere."""
+    """One flattened copy of the image per container, made at create: works anywhere.
+
+    It keeps no record of what the container changed: ``diff`` and ``commit``
+    (``runtime.changes``) compare the rootfs, entry by entry, with what the image's layers
+    show (type, permission bits, uid/gid, size, mtime, link target); content is not read."""
 
     name = "copy"
+    upper = False
 
     def prepare(self, cdir: str, layers: Layers) -> None:
         from rootless.storage.copy import flatten
