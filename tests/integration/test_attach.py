@@ -18,22 +18,14 @@ import time
 
 import pytest
 
-from conftest import need
-from test_detached import Detached, kill, lines_until, monitors, ours, settled, status
+from test_detached import detached_root, end_what_is_left, kill, lines_until, status
 
 PROMPT = "/ # "
 
 
 @pytest.fixture(scope="module")
 def arl(tmp_path_factory, test_images):
-    need(os.getuid() != 0, "containers must be run as an unprivileged user (bash .ci/run does)")
-    base = tmp_path_factory.mktemp("attach")
-    xdg = base / "xdg"
-    xdg.mkdir(mode=0o700)
-    root = Detached(str(base / "root"), str(xdg))
-    root("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
-    yield root
-    root("system", "reset", "--force", check=False)
+    yield from detached_root(tmp_path_factory, test_images, "attach")
 
 
 @pytest.fixture
@@ -48,11 +40,7 @@ def terms(arl):
     yield open_term
     for term in opened:
         term.close()
-    for pid in ours(arl.root):
-        kill(pid, signal.SIGKILL)
-    for cid in arl.out("ps", "-a", "-q").split():
-        arl("rm", "-f", cid, check=False)
-    assert settled(lambda: monitors(arl)) == [], "the monitor outlived its last container"
+    end_what_is_left(arl)
 
 
 class Term:

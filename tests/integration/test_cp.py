@@ -14,41 +14,19 @@ import lzma
 import os
 import pty
 import re
-import signal
 import tarfile
 import time
 
 import pytest
 
-from conftest import Rootless, need
+from test_detached import detached_root, end_what_is_left
 from test_run import my_processes
 from test_run import driver  # noqa: F401  (a pytest fixture)
 
 
-class Detached(Rootless):
-    """A storage root and a run dir (XDG_RUNTIME_DIR) of this module's own."""
-
-    def __init__(self, root: str, xdg: str):
-        super().__init__(root)
-        self.xdg = xdg
-
-    def env(self):
-        env = super().env()
-        env["XDG_RUNTIME_DIR"] = self.xdg
-        return env
-
-
 @pytest.fixture(scope="module")
 def crl(tmp_path_factory, test_images):
-    need(os.getuid() != 0, "containers must be run as an unprivileged user (bash .ci/run does)")
-    base = tmp_path_factory.mktemp("cp")
-    xdg = base / "xdg"
-    xdg.mkdir(mode=0o700)
-    root = Detached(str(base / "root"), str(xdg))
-    root("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
-    root("load", "-i", os.path.join(test_images, "debian-docker.tar"))
-    yield root
-    root("system", "reset", "--force", check=False)
+    yield from detached_root(tmp_path_factory, test_images, "cp", ("busybox-docker.tar", "debian-docker.tar"))
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +39,7 @@ def mode(crl):
 @pytest.fixture(autouse=True)
 def no_container_outlives_its_test(crl):
     yield
-    for pid in my_processes(crl.root):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for cid in crl.out("ps", "-a", "-q").split():
-        crl("rm", "-f", cid, check=False)
+    end_what_is_left(crl)
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -38,29 +38,40 @@ class Detached(Rootless):
         return env
 
 
-@pytest.fixture(scope="module")
-def drl(tmp_path_factory, test_images):
+def detached_root(tmp_path_factory, test_images, name: str, archives=("busybox-docker.tar",)):
+    """The body of a module fixture (``yield from`` it): a ``Detached`` root of its own, with
+    a private run dir, test images loaded; reset when the module is done."""
     need(os.getuid() != 0, "containers must be run as an unprivileged user (bash .ci/run does)")
-    base = tmp_path_factory.mktemp("detached")
+    base = tmp_path_factory.mktemp(name)
     xdg = base / "xdg"
     xdg.mkdir(mode=0o700)
     root = Detached(str(base / "root"), str(xdg))
-    root("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
+    for archive in archives:
+        root("load", "-i", os.path.join(test_images, archive))
     yield root
     root("system", "reset", "--force", check=False)
 
 
+def end_what_is_left(rl) -> None:
+    """After a test: what it left (a CLI, a shell of its own, a container) is ended and
+    removed, and the test after it starts with no monitor: one that outlived its
+    containers would hide a failure to spawn a new one."""
+    for pid in ours(rl.root):
+        kill(pid, signal.SIGKILL)
+    for cid in rl.out("ps", "-a", "-q").split():
+        rl("rm", "-f", cid, check=False)
+    assert settled(lambda: monitors(rl)) == [], "the monitor outlived its last container"
+
+
+@pytest.fixture(scope="module")
+def drl(tmp_path_factory, test_images):
+    yield from detached_root(tmp_path_factory, test_images, "detached")
+
+
 @pytest.fixture(autouse=True)
 def nothing_outlives_its_test(drl):
-    """What a failed test left (a CLI, a shell of its own, a container) is ended and removed,
-    and the test after it starts with no monitor: one that outlived its containers would
-    hide a failure to spawn a new one."""
     yield
-    for pid in ours(drl.root):
-        kill(pid, signal.SIGKILL)
-    for cid in drl.out("ps", "-a", "-q").split():
-        drl("rm", "-f", cid, check=False)
-    assert settled(lambda: monitors(drl)) == [], "the monitor outlived its last container"
+    end_what_is_left(drl)
 
 
 # -- probes -------------------------------------------------------------------------------------

@@ -18,32 +18,21 @@ import time
 
 import pytest
 
-from conftest import need
-from test_detached import Detached, monitors, ours, kill  # noqa: F401
+from conftest import _has_subuid as sub_ids, need
+from test_detached import detached_root, end_what_is_left
 from test_run import settled
 from test_run import driver  # noqa: F401  (a pytest fixture)
 
 
 @pytest.fixture(scope="module")
 def erl(tmp_path_factory, test_images):
-    need(os.getuid() != 0, "containers must be run as an unprivileged user (bash .ci/run does)")
-    base = tmp_path_factory.mktemp("exec")
-    xdg = base / "xdg"
-    xdg.mkdir(mode=0o700)
-    root = Detached(str(base / "root"), str(xdg))
-    root("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
-    yield root
-    root("system", "reset", "--force", check=False)
+    yield from detached_root(tmp_path_factory, test_images, "exec")
 
 
 @pytest.fixture(autouse=True)
 def nothing_outlives_its_test(erl):
     yield
-    for pid in ours(erl.root):
-        kill(pid, 9)
-    for cid in erl.out("ps", "-a", "-q").split():
-        erl("rm", "-f", cid, check=False)
-    assert settled(lambda: monitors(erl)) == [], "the monitor outlived its last container"
+    end_what_is_left(erl)
 
 
 @pytest.fixture
@@ -56,16 +45,6 @@ def box(erl, driver):
 
 def host_pid(erl, cid) -> int:
     return int(erl.out("inspect", "-f", "{{.State.Pid}}", cid).strip())
-
-
-def sub_ids() -> bool:
-    import pwd
-    name = pwd.getpwuid(os.getuid()).pw_name
-    try:
-        with open("/etc/subuid") as f:
-            return any(line.split(":")[0] in (name, str(os.getuid())) for line in f)
-    except OSError:
-        return False
 
 
 def status_fields(text: str) -> dict:

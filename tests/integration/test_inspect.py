@@ -10,12 +10,10 @@ are those of `ps -a`.
 import json
 import os
 import re
-import signal
 
 import pytest
 
-from conftest import need
-from test_detached import Detached, kill, monitors, ours, run_d
+from test_detached import detached_root, end_what_is_left, run_d
 from test_run import busybox_with, settled
 
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z\Z")
@@ -33,24 +31,13 @@ CONFIG_KEYS = ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", 
 
 @pytest.fixture(scope="module")
 def irl(tmp_path_factory, test_images):
-    need(os.getuid() != 0, "containers must be run as an unprivileged user (bash .ci/run does)")
-    base = tmp_path_factory.mktemp("inspect")
-    xdg = base / "xdg"
-    xdg.mkdir(mode=0o700)
-    root = Detached(str(base / "root"), str(xdg))
-    root("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
-    yield root
-    root("system", "reset", "--force", check=False)
+    yield from detached_root(tmp_path_factory, test_images, "inspect")
 
 
 @pytest.fixture(autouse=True)
 def nothing_outlives_its_test(irl):
     yield
-    for pid in ours(irl.root):
-        kill(pid, signal.SIGKILL)
-    for cid in irl.out("ps", "-a", "-q").split():
-        irl("rm", "-f", cid, check=False)
-    assert settled(lambda: monitors(irl)) == [], "the monitor outlived its last container"
+    end_what_is_left(irl)
 
 
 def inspect(irl, *args) -> list:
