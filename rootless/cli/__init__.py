@@ -235,6 +235,26 @@ def main(argv=None) -> int:
         return 125
 
 
+def exit_now(code: int) -> None:
+    """End the CLI process with ``code`` once its output is flushed, skipping the
+    interpreter's finalization: tearing down every module a ``run`` loaded costs it ~8 ms,
+    a tenth of the command. The entry points call this; ``main()`` itself returns, for
+    callers in the same process. Whatever could still depend on a normal shutdown takes
+    the normal way: a thread still running, or a flush that fails (a closed pipe, reported
+    as Python always reports it). atexit handlers still run."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        sys.exit(code)
+    threading = sys.modules.get("threading")  # not loaded: no thread was ever started
+    if threading is not None and threading.active_count() > 1:
+        sys.exit(code)
+    import atexit
+    atexit._run_exitfuncs()
+    os._exit(code)
+
+
 def require_tty(interactive: bool, tty: bool) -> None:
     """Docker's check before ``run -it`` (and ``start -ai``) does anything: with both, the
     terminal is stdin, so stdin must be one. ``-t`` alone is fine (the output is a pty)."""
