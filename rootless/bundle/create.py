@@ -34,12 +34,14 @@ class CreateOptions:
         self.restart, self.log = restart, log or {}
 
 
-def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
-    from rootless import names, probes
+def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> dict:
+    """The new container's record; ``image`` is the store's record of ``opts.image`` when
+    the caller has looked it up already (under the store's writing lock)."""
+    from rootless import probes
     from rootless.runtime import idmapping, state
     from rootless.storage import rootfs
     try:
-        image = store.lookup(opts.image)
+        image = image or store.lookup(opts.image)
     except NotFound:
         raise NotFound("unable to find image %r locally (load it first: rootless load -i FILE)" % opts.image)
     config = json.loads(store.read_blob(image.id).decode())
@@ -57,7 +59,7 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None) -> dict:
     driver, why = rootfs.choose(opts.storage_driver or None, probed["rootfs"]["choice"], layers)
     containers = state.Containers(paths)
     cid = state.new_id()
-    name = opts.name or names.generate(containers.taken)
+    name = opts.name  # "": Containers.create generates one
     if opts.name:
         _check_name(opts.name)
     run = opts.run

@@ -181,11 +181,18 @@ class Containers:
         return pick(self.all(reap), ref)
 
     def create(self, record: dict, prepare: Callable[[str], None]) -> dict:
-        """Write a new container: ``prepare(dir)`` fills its directory before it appears."""
+        """Write a new container: ``prepare(dir)`` fills its directory before it appears.
+        A record without a name gets a generated one, free among the records read here
+        (once, under the lock)."""
         os.makedirs(self.top, 0o700, exist_ok=True)
         with self.lock():
             self._collect_new_dirs()
-            for r in self.all():
+            records = self.all()
+            if not record.get("name"):
+                from rootless import names
+                taken = {r["name"] for r in records}
+                record["name"] = names.generate(taken.__contains__)
+            for r in records:
                 if r["name"] == record["name"]:
                     raise Conflict('the container name "/%s" is already in use by container "%s"; '
                                    "remove (or rename) that container to reuse the name"
