@@ -240,8 +240,8 @@ def exit_now(code: int) -> None:
     interpreter's finalization: tearing down every module a ``run`` loaded costs it ~8 ms,
     a tenth of the command. The entry points call this; ``main()`` itself returns, for
     callers in the same process. Whatever could still depend on a normal shutdown takes
-    the normal way: a thread still running, or a flush that fails (a closed pipe, reported
-    as Python always reports it). atexit handlers still run."""
+    the normal way: a thread still running, a profiler or tracer, or a flush that fails (a
+    closed pipe, reported as Python always reports it). atexit handlers still run."""
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -250,6 +250,8 @@ def exit_now(code: int) -> None:
     threading = sys.modules.get("threading")  # not loaded: no thread was ever started
     if threading is not None and threading.active_count() > 1:
         sys.exit(code)
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)  # cProfile, coverage: they write their results at the normal exit
     import atexit
     atexit._run_exitfuncs()
     os._exit(code)
