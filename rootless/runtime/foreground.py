@@ -10,7 +10,7 @@ import os
 import signal
 from typing import Callable, List, Optional
 
-from rootless.runtime import init, launch, terminal
+from rootless.runtime import init, launch
 
 
 class Foreground:
@@ -62,6 +62,8 @@ class Foreground:
         return old
 
     def _attach_tty(self, started) -> int:
+        # Imported here, in the CLI on the host, only for -t (termios and the relay: ~1 ms).
+        from rootless.runtime import terminal
         master = started.master
         status: List[int] = []
 
