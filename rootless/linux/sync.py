@@ -15,11 +15,16 @@ comes back as itself), a ``rootless.errors`` class keeps its exit code (126, 127
 Anything else comes back as a ``RootlessError`` naming the original class.
 """
 
+from __future__ import annotations
+
 import _socket as socket  # not socket.py: its enum classes cost every run ~2 ms to build
 import array
 import json
 import os
-from typing import List, Optional, Tuple
+
+TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 MAX_MESSAGE = 65536
 _FDS_SPACE = socket.CMSG_SPACE(16 * array.array("i").itemsize)
