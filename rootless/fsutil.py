@@ -49,7 +49,9 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600, durable: bool = True
 
 
 def atomic_write_json(path: str, obj: Any, mode: int = 0o600, durable: bool = True) -> None:
-    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True).encode() + b"\n", mode, durable)
+    # One line: with ``indent`` json encodes in Python, not C (0.1 ms a record, four
+    # records a run --rm).
+    atomic_write(path, json.dumps(obj, sort_keys=True).encode() + b"\n", mode, durable)
 
 
 def read_json(path: str, default: Any = None) -> Any:
