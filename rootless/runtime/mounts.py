@@ -170,11 +170,14 @@ def _remount_tree_readonly(target: str) -> None:
     """Make the bind mount at ``target`` and every mount below it read-only. A recursive
     bind brings the submounts along (the host's /sys/fs/cgroup and its hierarchies), and a
     bind remount changes one mount only; mountinfo lists parents before their children.
+    Where the kernel has mount_setattr (5.12), one recursive call does it all.
 
     A submount that cannot be reached (hidden under a later mount, or below a directory
     only the host's root may search, as /sys/kernel/debug) is skipped: the container
     cannot reach it either, its root being no more than you on the host's files."""
     from rootless.linux import mount as m
+    if m.set_tree_readonly(target):
+        return  # one mount_setattr: no mountinfo to read, no remount for each submount
     m.remount_readonly(target)
     below = target.rstrip("/") + "/"
     with open("/proc/self/mountinfo") as f:
