@@ -1,8 +1,6 @@
 """Entry point for ``python3 -m rootless`` and for the zipapp."""
 
-import sys
-
-from rootless.cli import main
+from rootless.cli import exit_now, main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -6,12 +6,17 @@ one ``rename`` of a complete file or directory; (2) work in progress lives under
 abandoned work (lock free) from work under way (lock held) without trusting pids.
 """
 
+from __future__ import annotations
+
 import errno
 import fcntl
 import json
 import os
 import stat
-from typing import Any, Optional
+
+TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 
 def atomic_write(path: str, data: bytes, mode: int = 0o600, durable: bool = True) -> None:
@@ -44,7 +49,9 @@ def atomic_write(path: str, data: bytes, mode: int = 0o600, durable: bool = True
 
 
 def atomic_write_json(path: str, obj: Any, mode: int = 0o600, durable: bool = True) -> None:
-    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True).encode() + b"\n", mode, durable)
+    # One line: with ``indent`` json encodes in Python, not C (0.1 ms a record, four
+    # records a run --rm).
+    atomic_write(path, json.dumps(obj, sort_keys=True).encode() + b"\n", mode, durable)
 
 
 def read_json(path: str, default: Any = None) -> Any:
@@ -114,7 +121,10 @@ def remove_tree(path: str) -> None:
     """Remove a file or a tree, including directories whose mode denies us writing.
 
     Image layers keep their modes (a 0500 directory stays 0500), so a plain rmtree fails
-    on them: first give every directory u+rwx, then remove. Symlinks are never followed.
+    on them: each directory gets u+rwx before it is emptied. One pass, each directory
+    read through a descriptor opened without following symlinks (symlinks are never
+    followed), and no shutil: importing it (with bz2 and lzma) cost every ``run --rm``
+    ~4 ms. The first failure is raised (PermissionError for files of sub-ids).
     """
     try:
         st = os.lstat(path)
@@ -123,26 +133,59 @@ def remove_tree(path: str) -> None:
     if not stat.S_ISDIR(st.st_mode):
         os.unlink(path)
         return
-    import shutil
-    _make_dirs_writable(path)
-    shutil.rmtree(path)
+    _writable(path, st.st_mode, None)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        _empty_dir(fd, os.path.abspath(path))
+    finally:
+        os.close(fd)
+    os.rmdir(path)
 
 
-def _make_dirs_writable(top: str) -> None:
-    """chmod u+rwx every directory we cannot enter or write, top-down, before removal."""
-    stack = [top]
-    while stack:
-        d = stack.pop()
+def _writable(name: str, mode: int, dir_fd: Optional[int]) -> None:
+    """u+rwx on a directory (lstat'ed by the caller) that lacks it; a failure is left to
+    the removal that follows, which reports it."""
+    if mode & 0o700 != 0o700:
         try:
-            st = os.lstat(d)
-            if st.st_mode & 0o700 != 0o700:
-                os.chmod(d, stat.S_IMODE(st.st_mode) | 0o700)
-            with os.scandir(d) as it:
-                for entry in it:
-                    if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
+            os.chmod(name, stat.S_IMODE(mode) | 0o700, dir_fd=dir_fd)
         except OSError:
-            continue
+            pass
+
+
+def _empty_dir(fd: int, path: str) -> None:
+    """Remove everything in the directory ``path``, open at ``fd`` (depth first, one
+    descriptor per level, as shutil.rmtree does). An error names the full path."""
+    name = ""
+    try:
+        with os.scandir(fd) as it:
+            entries = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+        for name, is_dir in entries:
+            if not is_dir:
+                try:
+                    os.unlink(name, dir_fd=fd)
+                    continue
+                except IsADirectoryError:
+                    pass  # replaced by a directory meanwhile
+                except FileNotFoundError:
+                    continue
+            try:
+                st = os.lstat(name, dir_fd=fd)
+            except FileNotFoundError:
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                os.unlink(name, dir_fd=fd)
+                continue
+            _writable(name, st.st_mode, fd)
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            try:
+                _empty_dir(sub, os.path.join(path, name))
+            finally:
+                os.close(sub)
+            os.rmdir(name, dir_fd=fd)
+    except OSError as e:
+        if e.filename is not None and os.path.isabs(str(e.filename)):
+            raise  # from a directory further down, named already
+        raise OSError(e.errno, e.strerror, os.path.join(path, name) if name else path) from None
 
 
 def apparent_size(top: str) -> int:

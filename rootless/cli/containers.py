@@ -132,16 +132,28 @@ def _options(ctx, args):
 
 def _create(ctx, args) -> dict:
     from rootless.bundle.create import create
+    from rootless.errors import NotFound
+    store = ctx.store()
+    debug = ctx.log if ctx.debug else None
+    if args.pull != "always":
+        # Held shared from the image lookup until the record names the layers: garbage
+        # collection (exclusive) cannot remove them in between, even if rmi -f drops the
+        # image. An image already here is looked up once, and the pull machinery (with
+        # hashlib and threading, ~8 ms) is not even imported.
+        with store.ensure().writing():
+            try:
+                image = store.lookup(args.image)
+            except NotFound:
+                image = None
+            if image is not None or args.pull == "never":
+                return create(ctx.paths(), store, _options(ctx, args), debug=debug, image=image)
     from rootless.image.pull import ensure_image, pull
     from rootless.cli.registry import _tls_verify
-    store = ctx.store()
     ensure_image(store, args.image, args.pull, lambda name: pull(
         store, name, platform=args.platform, tls_verify=_tls_verify(args.tls_verify), stream=sys.stderr,
-        debug=ctx.log if ctx.debug else None))
-    # Held shared from the image lookup until the record names the layers: garbage
-    # collection (exclusive) cannot remove them in between, even if rmi -f drops the image.
+        debug=debug))
     with store.ensure().writing():
-        return create(ctx.paths(), store, _options(ctx, args), debug=ctx.log if ctx.debug else None)
+        return create(ctx.paths(), store, _options(ctx, args), debug=debug)
 
 
 def cmd_create(ctx, args):

@@ -1,8 +1,13 @@
 """mount(2) and umount2(2)."""
 
+from __future__ import annotations
+
 import ctypes
 import os
-from typing import Optional
+
+TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
+if TYPE_CHECKING:
+    from typing import Optional
 
 from rootless.linux.libc import call
 
@@ -51,6 +56,32 @@ def pivot_root(new_root: str, put_old: str) -> None:
     if nr is None:
         raise OSError(38, "pivot_root: unsupported machine %s" % os.uname().machine)
     call("syscall", ctypes.c_long(nr), _c(new_root), _c(put_old), path=new_root)
+
+
+# mount_setattr(2), Linux 5.12: the same number on every architecture.
+_SYS_MOUNT_SETATTR = 442
+_AT_FDCWD = -100
+_AT_RECURSIVE = 0x8000
+_MOUNT_ATTR_RDONLY = 0x1
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def set_tree_readonly(path: str) -> bool:
+    """Make the mount at ``path`` and every mount below it read-only in one call (only the
+    read-only flag is set: nothing to repeat, nothing locked to clear). False where the
+    kernel (or a seccomp filter around us) refuses mount_setattr: then the caller remounts
+    each mount itself."""
+    attr = _MountAttr(_MOUNT_ATTR_RDONLY, 0, 0, 0)
+    try:
+        call("syscall", ctypes.c_long(_SYS_MOUNT_SETATTR), ctypes.c_int(_AT_FDCWD), _c(path),
+             ctypes.c_uint(_AT_RECURSIVE), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)), path=path)
+    except OSError:
+        return False
+    return True
 
 
 def current_flags(path: str) -> int:

@@ -15,18 +15,25 @@ comes back as itself), a ``rootless.errors`` class keeps its exit code (126, 127
 Anything else comes back as a ``RootlessError`` naming the original class.
 """
 
+from __future__ import annotations
+
+import _socket as socket  # not socket.py: its enum classes cost every run ~2 ms to build
 import array
 import json
 import os
-import socket
-from typing import List, Optional, Tuple
+
+TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
+if TYPE_CHECKING:
+    from typing import List, Optional, Tuple
 
 MAX_MESSAGE = 65536
 _FDS_SPACE = socket.CMSG_SPACE(16 * array.array("i").itemsize)
 
 
 def pair() -> Tuple[socket.socket, socket.socket]:
-    """(parent end, child end): close-on-exec, as Python makes every socket."""
+    """(parent end, child end): close-on-exec, as Python makes every socket. They are the
+    C module's socket objects; the functions here take socket.socket ones (the monitor's)
+    as well."""
     return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 
 

@@ -12,9 +12,9 @@ Everything here is imported before the fork: after pivot_root neither the zipapp
 host's Python library is visible any more.
 """
 
+import _socket  # sethostname; socket.py's enum classes cost every run ~2 ms
 import os
 import signal
-import socket
 
 from rootless.linux import caps, mount, ns, sync
 from rootless.runtime import idmapping, mounts
@@ -35,7 +35,7 @@ def main(bundle, chan, rootfs: str, debug=None) -> int:
     mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
     spec, proc = bundle.spec, bundle.process
     if spec.get("hostname") and "uts" in bundle.namespaces:
-        socket.sethostname(spec["hostname"])
+        _socket.sethostname(spec["hostname"])
     mounts.apply(mounts.plan(spec, rootfs, bundle.dir, strategy.devpts_gid), rootfs, debug)
     cwd = mounts.secure_join(rootfs, proc.get("cwd") or "/")
     if not os.path.isdir(cwd):

@@ -1,0 +1,175 @@
+"""The run and exec targets in scripts/bench: scenarios s9 (`run --rm busybox true`) and
+s10 (`exec ID true`), each against its target, with `--only s9,s10` to run them alone.
+
+A module of its own (imported by scripts/bench), as bench_detached.py is. Like with like:
+
+- the same user (rltest), the same storage driver (overlay: rootless is told
+  `--storage-driver overlay`, podman `--storage-driver overlay`), and both stores in the
+  bench's work dir, so on the same file system (the table names it; nothing of this
+  scenario is on tmpfs, on either side). podman's runroot is /tmp/rlbench-s9 (its
+  runroot must be short), our run dir is /tmp/rootless-run-UID: /tmp for both.
+- the same network mode: rootless containers share the host's network, so podman gets
+  `--network host` (else it also starts slirp4netns or pasta and builds a namespace).
+- one hyperfine invocation per comparison, pooled over rounds, so a change in the
+  machine's load lands on every command alike; `python3 -c pass` is in the same
+  invocation as `run`, as the floor its 4x target is counted from.
+
+Targets: run --rm busybox true at most 4x `python3 -c pass` and at most 0.35x podman's
+`run --rm --network host`; `exec ID true` at most 0.3x `podman exec ID true`, each into a
+detached `busybox sleep 1000` started before the timing. When this build has no `exec`
+verb, s10 says so ("exec not available in this build") instead of failing.
+"""
+
+import os
+import time
+
+RUN_TO_PYTHON = 4.0
+RUN_TO_PODMAN = 0.35
+EXEC_TO_PODMAN = 0.3
+NO_EXEC = "exec not available in this build"
+
+
+def _stores(b, key):
+    root = b.user_dir(key, "rootless")
+    b.user_dir(key, "podman")
+    busybox = os.path.join(b.images, "busybox-docker.tar")
+    rl, pod = b.rl(root), b.pod(key)
+    b.check_once(rl + ["load", "-i", busybox])
+    b.check_once(pod + ["load", "-q", "-i", busybox])
+    return root, rl, pod
+
+
+def s9_run(b):
+    """`run --rm busybox true` of both tools and the bare interpreter, one invocation."""
+    root, rl, pod = _stores(b, "s9")
+    run_rl = rl + ["run", "--rm", "--storage-driver", "overlay", "busybox", "true"]
+    run_pod = pod + ["run", "--rm", "--network", "host", "busybox", "true"]
+    for argv in (run_rl, run_pod):
+        b.check_once(argv)
+    cmds = [("python3 -c pass", [b.python, "-c", "pass"], None),
+            ("rootless run --rm busybox true", run_rl, None),
+            ("podman run --rm --network host busybox true", run_pod, None)]
+    return {"results": b.hyperfine("s9-run", cmds, warmup=3, runs=b.args.run_runs, rounds=3),
+            "fs": b.describe_fs(root)}
+
+
+def has_exec(b):
+    """Whether this build's CLI has the `exec` verb (its --help answers)."""
+    r = b.as_user(b.rl(os.path.join(b.w, "s10", "rootless")) + ["exec", "--help"], check=False, capture=True)
+    return r.returncode == 0 and "usage" in (r.stdout or "").lower()
+
+
+def s10_exec(b):
+    """`exec ID true` into a detached `busybox sleep 1000` on each side."""
+    b.user_dir("s10")
+    if not has_exec(b):
+        return {"missing": NO_EXEC}
+    root, rl, pod = _stores(b, "s10")
+    started = []
+    try:
+        rl_id = b.check_once(rl + ["run", "-d", "--storage-driver", "overlay", "busybox", "sleep", "1000"]).strip()
+        started.append(rl + ["rm", "-f", rl_id])
+        pod_id = b.check_once(pod + ["run", "-d", "--network", "host", "busybox", "sleep", "1000"]).strip()
+        started.append(pod + ["rm", "-f", "-t", "0", pod_id])
+        ex_rl, ex_pod = rl + ["exec", rl_id, "true"], pod + ["exec", pod_id, "true"]
+        for argv in (ex_rl, ex_pod):
+            b.check_once(argv)
+        cmds = [("rootless exec ID true", ex_rl, None), ("podman exec ID true", ex_pod, None)]
+        return {"results": b.hyperfine("s10-exec", cmds, warmup=3, runs=b.args.run_runs, rounds=3),
+                "fs": b.describe_fs(root)}
+    finally:
+        for argv in started:
+            b.as_user(argv, check=False, capture=True)
+        time.sleep(1)  # our monitor exits 0.5 s after its last container
+
+
+def _verdict(ratio, target):
+    return "**met**" if ratio <= target else "**not met**"
+
+
+def run_ratios(s9):
+    by = {r["label"]: r for r in s9["results"]}
+    py, rl = by["python3 -c pass"], by["rootless run --rm busybox true"]
+    pod = by["podman run --rm --network host busybox true"]
+    return py, rl, pod, rl["median"] / py["median"], rl["median"] / pod["median"]
+
+
+def summary(b, add, ms):
+    """The summary lines of s9 and s10 (each section only when it ran)."""
+    s9 = b.sections.get("s9")
+    if s9:
+        py, rl, pod, to_py, to_pod = run_ratios(s9)
+        add("- **run --rm busybox true (s9): %s vs %s (`python3 -c pass`) and %s (podman --network "
+            "host): run/python = %.2f (target ≤ %.0f: %s), run/podman = %.2f (target ≤ %.2f: %s)** "
+            "(medians of one hyperfine invocation; by minimum %.2f and %.2f)."
+            % (ms(rl["median"]), ms(py["median"]), ms(pod["median"]), to_py, RUN_TO_PYTHON,
+               _verdict(to_py, RUN_TO_PYTHON), to_pod, RUN_TO_PODMAN, _verdict(to_pod, RUN_TO_PODMAN),
+               rl["min"] / py["min"], rl["min"] / pod["min"]))
+    s10 = b.sections.get("s10")
+    if s10 and s10.get("missing"):
+        add("- exec ID true (s10): %s." % s10["missing"])
+    elif s10:
+        rl, pod = s10["results"]
+        ratio = rl["median"] / pod["median"]
+        add("- **exec ID true (s10): %s vs %s (podman exec), rootless/podman = %.2f (target ≤ %.1f: %s)** "
+            "(medians; by minimum %.2f)." % (ms(rl["median"]), ms(pod["median"]), ratio, EXEC_TO_PODMAN,
+                                            _verdict(ratio, EXEC_TO_PODMAN), rl["min"] / pod["min"]))
+
+
+def section(b, add, timing_cells, cmdline):
+    """Section 9 of the report: the two target scenarios' tables."""
+    s9, s10 = b.sections.get("s9"), b.sections.get("s10")
+    if not (s9 or s10):
+        return
+    add("## 9. Targets: `run --rm busybox true` and `exec ID true`")
+    add("")
+    add("Same user, same storage driver (overlay on both sides), both stores in the work dir "
+        "(one file system, not tmpfs), podman with `--network host` (rootless shares the host's "
+        "network). Each table is one hyperfine invocation (3 warm-up runs per round, runs pooled "
+        "from 3 rounds), so every row saw the same load.")
+    add("")
+    if s9:
+        py, rl, pod, to_py, to_pod = run_ratios(s9)
+        add("### 9a. `run --rm busybox true` (s9)")
+        add("")
+        add("Stores: %s; load average %s at the start." % (s9["fs"], s9["loadavg"]))
+        add("")
+        add("| command | mean ± σ | median | min | CPU user / system (mean) |")
+        add("|---|---|---|---|---|")
+        for r in s9["results"]:
+            mean, med, mn = timing_cells(r)
+            add("| %s | %s | %s | %s | %.1f ms / %.1f ms |" % (r["label"], mean, med, mn, r["user"] * 1e3, r["system"] * 1e3))
+        add("")
+        add("| ratio (medians) | value | target | |")
+        add("|---|---|---|---|")
+        add("| run / `python3 -c pass` | %.2f (by minimum %.2f) | ≤ %.0f | %s |"
+            % (to_py, rl["min"] / py["min"], RUN_TO_PYTHON, _verdict(to_py, RUN_TO_PYTHON)))
+        add("| run / podman run --network host | %.2f (by minimum %.2f) | ≤ %.2f | %s |"
+            % (to_pod, rl["min"] / pod["min"], RUN_TO_PODMAN, _verdict(to_pod, RUN_TO_PODMAN)))
+        add("")
+        for r in s9["results"]:
+            add("- %s: %s" % (r["label"], cmdline(r["argv"], b.w)))
+        add("")
+    if s10:
+        add("### 9b. `exec ID true` into a detached `busybox sleep 1000` (s10)")
+        add("")
+        if s10.get("missing"):
+            add("Not measured: %s (`rootless exec --help` does not answer)." % s10["missing"])
+            add("")
+            return
+        rl, pod = s10["results"]
+        ratio = rl["median"] / pod["median"]
+        add("Stores: %s; load average %s at the start. Each side's container was started (`run -d`) "
+            "before the timing and removed after it." % (s10["fs"], s10["loadavg"]))
+        add("")
+        add("| command | mean ± σ | median | min | CPU user / system (mean) | ratio | target | |")
+        add("|---|---|---|---|---|---|---|---|")
+        for r in (rl, pod):
+            mean, med, mn = timing_cells(r)
+            add("| %s | %s | %s | %s | %.1f ms / %.1f ms | %.2f | %s | %s |"
+                % (r["label"], mean, med, mn, r["user"] * 1e3, r["system"] * 1e3, r["median"] / pod["median"],
+                   "≤ %.1f" % EXEC_TO_PODMAN if r is rl else "", _verdict(ratio, EXEC_TO_PODMAN) if r is rl else ""))
+        add("")
+        for r in (rl, pod):
+            add("- %s: %s" % (r["label"], cmdline(r["argv"], b.w)))
+        add("")
