@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
 
 from rootless.bundle.users import User
+from rootless import environ
 from rootless.errors import UsageError
 
 OCI_VERSION = "1.0.2"
@@ -92,24 +93,14 @@ def command(image_config: dict, opts: RunOptions) -> List[str]:
 
 def environment(image_config: dict, opts: RunOptions, user: User, host_env: Dict[str, str]) -> List[str]:
     """Image Env, then -e/--env-file (later wins), with PATH, HOSTNAME, HOME and TERM."""
-    env: Dict[str, str] = {}
-    for item in image_config.get("Env") or []:
-        key, _, value = item.partition("=")
-        env[key] = value
+    env = environ.to_dict(image_config.get("Env"))
     env.setdefault("PATH", DEFAULT_PATH)
     env["HOSTNAME"] = opts.hostname
-    for item in opts.env:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise UsageError("invalid environment variable %r" % item)
-        if sep:
-            env[key] = value
-        elif key in host_env:
-            env[key] = host_env[key]  # `-e NAME` passes the host's value, if any
+    environ.apply_flags(env, opts.env, host_env)
     if opts.tty:
         env.setdefault("TERM", "xterm")
     env.setdefault("HOME", user.home if user.name else "/root" if user.uid == 0 else "/")
-    return ["%s=%s" % kv for kv in env.items()]
+    return environ.to_list(env)
 
 
 def env_file_lines(paths) -> List[str]:
@@ -129,14 +120,9 @@ def config_env(image_config: dict, opts: RunOptions, host_env: Dict[str, str]) -
     """Docker's Config.Env: the image's Env with -e/--env-file replacing or appending (a
     bare ``-e NAME`` takes the host's value, or is dropped). PATH, HOSTNAME, HOME and TERM
     are the runtime's additions (``environment``), not part of it, as in Docker."""
-    env: Dict[str, str] = {}
-    for item in list(image_config.get("Env") or []) + list(opts.env):
-        key, sep, value = item.partition("=")
-        if sep:
-            env[key] = value
-        elif key in host_env:
-            env[key] = host_env[key]
-    return ["%s=%s" % kv for kv in env.items()]
+    env = environ.to_dict(image_config.get("Env"))
+    environ.apply_flags(env, opts.env, host_env)
+    return environ.to_list(env)
 
 
 def working_dir(image_config: dict, opts: RunOptions) -> str:

@@ -276,12 +276,8 @@ def require_tty(interactive: bool, tty: bool) -> None:
     """Docker's check before ``run -it`` (and ``start -ai``) does anything: with both, the
     terminal is stdin, so stdin must be one. ``-t`` alone is fine (the output is a pty)."""
     if interactive and tty:
-        try:
-            ok = os.isatty(0)
-        except OSError:
-            ok = False
-        if not ok:
-            raise UsageError("the input device is not a TTY")
+        from rootless.runtime.terminal import require_stdin_tty
+        require_stdin_tty()
 
 
 def _error(message: str) -> None:

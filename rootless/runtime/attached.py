@@ -29,7 +29,7 @@ import time
 from collections import deque
 from typing import List, Optional, Tuple
 
-from rootless.errors import Conflict, UsageError
+from rootless.errors import Conflict
 from rootless.runtime import attach as proto
 from rootless.runtime import state, terminal
 
@@ -44,7 +44,7 @@ def attach(paths, record: dict, stdin: bool, detach_keys: bytes, sig_proxy: bool
     refuse_stopped(record)
     tty = _tty(containers, record)
     if stdin and tty:
-        _require_terminal()
+        terminal.require_stdin_tty()
     session = Session(tty, stdin and bool(record.get("interactive")), detach_keys if tty else None,
                       forward=_forwarded() if sig_proxy and not tty else (), stdin_once=False)
     with session.signals():
@@ -112,13 +112,6 @@ def _tty(containers, record: dict) -> bool:
     return Bundle.load(containers.dir(record["id"])).tty
 
 
-def _require_terminal() -> None:
-    try:
-        ok = os.isatty(0)
-    except OSError:
-        ok = False
-    if not ok:
-        raise UsageError("the input device is not a TTY")
 
 
 def _forwarded() -> Tuple[int, ...]:

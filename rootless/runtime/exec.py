@@ -39,6 +39,7 @@ TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation i
 if TYPE_CHECKING:
     from typing import Dict, Optional, Sequence, Tuple
 
+from rootless import environ
 from rootless.errors import Conflict, RootlessError, UsageError
 from rootless.linux import ns, sync
 from rootless.runtime import idmapping
@@ -67,23 +68,13 @@ def process(base: dict, opts: ExecOptions, all_caps: Sequence[str] = ()) -> dict
     (resolved later, inside), its working directory unless ``-w``, its capabilities
     unless ``--privileged``. Pure: unit-tested without a container."""
     proc = {k: v for k, v in base.items() if k not in ("args", "terminal", "env", "cwd")}
-    env: Dict[str, str] = {}
-    for item in base.get("env") or []:
-        key, _, value = item.partition("=")
-        env[key] = value
-    for item in opts.env:
-        key, sep, value = item.partition("=")
-        if not key:
-            raise UsageError("invalid environment variable %r" % item)
-        if sep:
-            env[key] = value
-        elif key in opts.host_env:
-            env[key] = opts.host_env[key]
+    env = environ.to_dict(base.get("env"))
+    environ.apply_flags(env, opts.env, opts.host_env)
     if opts.tty:
         env.setdefault("TERM", "xterm")
     if opts.user and not any(item.partition("=")[0] == "HOME" for item in opts.env):
         env.pop("HOME", None)  # the -u user's, found in the container (_become)
-    proc["env"] = ["%s=%s" % kv for kv in env.items()]
+    proc["env"] = environ.to_list(env)
     proc["args"] = list(opts.args)
     proc["terminal"] = opts.tty
     proc["cwd"] = opts.workdir or base.get("cwd") or "/"
@@ -103,19 +94,15 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
     (the CLI passes ``bundle.users.resolve``; the runtime does not import the bundle)."""
     strategy = idmapping.get(bundle.idmap)
     steps.preload(proc)
-    resolve = None
-    if user:  # -u: looked up in the container's files, by X, with what is loaded now
-        def resolve():
-            return user[0], user[1](_read)
+    # -u: looked up in the container's files, by X, with what is loaded now
+    resolve = (lambda: (user[0], user[1](_read))) if user else None
     opened = ns.open_namespaces(pid, bundle.namespaces)
     parent_end, child_end = sync.pair()
     try:
         helper = os.fork()
         if helper == 0:
             parent_end.close()
-            for number, fd in enumerate(stdio):
-                if fd != number:
-                    os.dup2(fd, number)
+            steps.take_stdio(stdio)
             maps = (bundle.uid_map, bundle.gid_map)
             sync.child_main(lambda: _enter(opened, proc, resolve, strategy, maps, child_end), child_end)
     finally:

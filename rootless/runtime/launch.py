@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 from rootless.errors import RootlessError
 from rootless.linux import sync
 from rootless.runtime import idmapping, init, keeper
-from rootless.runtime.process import Started, waitpid as _waitpid  # noqa: F401  (Started: launch's result)
+from rootless.runtime.process import Started, take_stdio, waitpid as _waitpid  # noqa: F401  (Started: launch's result)
 
 
 def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
@@ -58,9 +58,7 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
     pid = os.fork()
     if pid == 0:
         parent_end.close()
-        for number, fd in enumerate(stdio):
-            if fd != number:
-                os.dup2(fd, number)
+        take_stdio(stdio)
         sync.child_main(lambda: keeper.main(bundle, child_end, me, debug), child_end)
     child_end.close()
     setup = _Setup(pid, strategy, bundle, on_pid)

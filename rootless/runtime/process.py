@@ -164,6 +164,13 @@ def code_of(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
+def take_stdio(stdio) -> None:
+    """In a child just forked: make ``stdio`` (three fds) its 0, 1 and 2."""
+    for number, fd in enumerate(stdio):
+        if fd != number:
+            os.dup2(fd, number)
+
+
 def waitpid(pid: int) -> int:
     """The wait status of our child ``pid`` (0 if it was reaped already, or no pid)."""
     while pid > 0:

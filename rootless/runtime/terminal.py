@@ -64,6 +64,17 @@ DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p ctrl-q
 _CTRL = "@abcdefghijklmnopqrstuvwxyz[\\]^_"  # ctrl-<c> is the byte at c's index (0..31)
 
 
+def require_stdin_tty() -> None:
+    """Docker's refusal of ``-it`` (run, start -ai, exec, attach) when stdin is no terminal."""
+    try:
+        ok = os.isatty(0)
+    except OSError:
+        ok = False
+    if not ok:
+        from rootless.errors import UsageError
+        raise UsageError("the input device is not a TTY")
+
+
 def detach_keys(text: Optional[str]) -> bytes:
     """The bytes of a ``--detach-keys`` value (Docker's format; None or "" is the default).
 
