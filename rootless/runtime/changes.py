@@ -318,7 +318,12 @@ def write_layer(top: str, changes: List[Change], dest: str) -> int:
                         parent, _, name = change.rel.rpartition("/")
                         tar.addfile(_marker(_join(parent, WHITEOUT + name), now))
                     continue
-                _add(tar, top, change.rel, links)
+                try:
+                    _add(tar, top, change.rel, links)
+                except FileNotFoundError:
+                    # Gone since the comparison: a container that was not paused
+                    # (--pause=false) removed or renamed it; the layer is as of later.
+                    continue
                 if change.opaque:
                     tar.addfile(_marker(change.rel + "/" + WHITEOUT + WHITEOUT + ".opq", now))
         f.flush()
