@@ -44,6 +44,9 @@ def cmd_exec(ctx, args):
     containers = state.Containers(paths)
     record = containers.find(args.container)
     pid = rexec.running_pid(record)
+
+    def alive():
+        return state.first_process_alive(record)
     bundle = Bundle.load(containers.dir(record["id"]))
     every = ()
     if args.privileged:
@@ -57,7 +60,7 @@ def cmd_exec(ctx, args):
         proc["terminal"] = False
         null = os.open(os.devnull, os.O_RDWR)
         try:
-            started = rexec.start(bundle, pid, proc, user, (null, null, null))
+            started = rexec.start(bundle, pid, proc, user, (null, null, null), alive=alive)
         finally:
             os.close(null)
         started.end_keeper()
@@ -65,5 +68,5 @@ def cmd_exec(ctx, args):
     from rootless.runtime.foreground import Foreground
 
     def begin(stdio, on_pid):
-        return rexec.start(bundle, pid, proc, user, stdio, on_pid)
+        return rexec.start(bundle, pid, proc, user, stdio, on_pid, alive=alive)
     return Foreground(bundle, args.interactive, start=begin, detach_keys=keys).run()

@@ -85,18 +85,26 @@ def process(base: dict, opts: ExecOptions, all_caps: Sequence[str] = ()) -> dict
 
 
 def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] = (0, 1, 2),
-          on_pid=None) -> Started:
+          on_pid=None, alive=None) -> Started:
     """Start ``proc`` in the container whose first process is ``pid``; X's pid, E's (to
     reap), the pty master. Raises what the set-up raised (126/127 for the command).
 
     ``user``: for ``-u``, (its text, ``resolve(read)`` -> a user with uid, gid,
     additional_gids, name, home), called in X with a reader of the container's files
-    (the CLI passes ``bundle.users.resolve``; the runtime does not import the bundle)."""
+    (the CLI passes ``bundle.users.resolve``; the runtime does not import the bundle).
+    ``alive()``: whether ``pid`` is still the container's first process, asked once its
+    namespaces are open (a pid that ended may be reused by any process of yours)."""
     strategy = idmapping.get(bundle.idmap)
     steps.preload(proc)
     # -u: looked up in the container's files, by X, with what is loaded now
     resolve = (lambda: (user[0], user[1](_read))) if user else None
     opened = ns.open_namespaces(pid, bundle.namespaces)
+    flags = {flag for _, flag in opened}
+    if (alive is not None and not alive()) or not {ns.CLONE_NEWUSER, ns.CLONE_NEWNS} <= flags:
+        # Never "join" namespaces we share with pid: the command would run on the host.
+        for fd, _ in opened:
+            os.close(fd)
+        raise Conflict("container %s is not running" % os.path.basename(bundle.dir))
     parent_end, child_end = sync.pair()
     try:
         helper = os.fork()

@@ -8,6 +8,7 @@ first ``exec``. What an exec'd process is, is asked of the kernel from inside it
 host pid outside).
 """
 
+import json
 import os
 import pty
 import re
@@ -250,3 +251,37 @@ def test_nsenter_host_network_container(erl, box):
     done = subprocess.run(["nsenter", "-t", str(pid), "-U", "-m", "-u", "-i", "-p", "--preserve-credentials",
                            "cat", "/etc/hostname"], capture_output=True, timeout=30)
     assert done.returncode == 0 and done.stdout == b"boxhost\n", done.stderr
+
+
+def test_a_record_naming_a_process_of_the_host_never_runs_the_command_there(erl, tmp_path):
+    """A record whose pid is not the container's any more (ended, the pid reused by a
+    process of yours): exec refuses instead of "joining" namespaces it shares with it,
+    which would run the command on the host."""
+    cid = erl.out("create", "busybox", "sleep", "1000").strip()
+    host = subprocess.Popen(["sleep", "60"])
+    try:
+        path = os.path.join(erl.root, "containers", cid, "container.json")
+        with open(path) as f:
+            rec = json.load(f)
+        with open("/proc/%d/stat" % host.pid) as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19])
+        # The monitor is given as alive (this test) so that no reader settles the record.
+        rec.update(status="running", pid=host.pid, pid_start=start,
+                   monitor={"pid": os.getpid(), "start": own_start()})
+        with open(path + ".new", "w") as f:
+            json.dump(rec, f)
+        os.rename(path + ".new", path)
+        marker = tmp_path / "ran-on-the-host"
+        refused = erl("exec", cid, "touch", str(marker), check=False)
+        assert refused.returncode == 125, refused.stderr
+        assert b"is not running" in refused.stderr
+        assert not marker.exists()
+        assert host.poll() is None
+    finally:
+        host.kill()
+        host.wait()
+
+
+def own_start() -> int:
+    with open("/proc/self/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
