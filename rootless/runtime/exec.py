@@ -104,7 +104,7 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
         # Never "join" namespaces we share with pid: the command would run on the host.
         for fd, _ in opened:
             os.close(fd)
-        raise Conflict("container %s is not running" % os.path.basename(bundle.dir))
+        raise _refusal("container %s is not running" % os.path.basename(bundle.dir))
     parent_end, child_end = sync.pair()
     try:
         helper = os.fork()
@@ -197,7 +197,14 @@ def running_pid(record: dict) -> int:
     """The host pid of a container's first process, or Docker's refusal to exec."""
     from rootless.runtime import state
     if record.get("status") == state.PAUSED:
-        raise Conflict("container %s is paused, unpause the container before exec" % record["id"])
+        raise _refusal("container %s is paused, unpause the container before exec" % record["id"])
     if record.get("status") != state.RUNNING or not record.get("pid"):
-        raise Conflict("container %s is not running" % record["id"])
+        raise _refusal("container %s is not running" % record["id"])
     return record["pid"]
+
+
+def _refusal(message: str) -> Conflict:
+    """Docker's CLI exits 1 when its daemon refuses an exec (as ``top`` and ``attach``)."""
+    error = Conflict(message)
+    error.exit_code = 1
+    return error

@@ -180,7 +180,7 @@ def test_tty(erl, box):
 def test_exec_needs_a_running_container(erl):
     cid = erl.out("create", "busybox", "true").strip()
     refused = erl("exec", cid, "true", check=False)
-    assert refused.returncode == 125
+    assert refused.returncode == 1  # Docker's CLI, for its daemon's refusal
     assert refused.stderr.decode().strip().endswith("container %s is not running" % cid)
     erl("start", cid)
     erl("wait", cid)
@@ -273,7 +273,7 @@ def test_a_record_naming_a_process_of_the_host_never_runs_the_command_there(erl,
         os.rename(path + ".new", path)
         marker = tmp_path / "ran-on-the-host"
         refused = erl("exec", cid, "touch", str(marker), check=False)
-        assert refused.returncode == 125, refused.stderr
+        assert refused.returncode == 1, refused.stderr
         assert b"is not running" in refused.stderr
         assert not marker.exists()
         assert host.poll() is None
