@@ -222,9 +222,6 @@ class Containers:
                 raise
         return record
 
-    def taken(self, name: str) -> bool:
-        return any(r["name"] == name for r in self.all())
-
     def _collect_new_dirs(self) -> None:
         """Half-built containers of a create that died, half-removed ones of an rm that
         died. A .new one is never in use (its create holds our lock); a .removing one may
