@@ -99,8 +99,14 @@ def _spawn(path: str) -> None:
     """A new monitor: a fresh interpreter in a session of its own, which forks once more
     (so it is no session leader) and is adopted by init or the user's subreaper."""
     package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = ("import sys; sys.path.insert(0, %r); from rootless.runtime.monitor import main; "
-            "main(%r)" % (package_parent, path))
+    boot = ""
+    if os.path.isfile(package_parent):
+        # The zipapp: its entry point installs the importer of its table of compiled
+        # modules (build_zipapp.MAIN); the archive holds no .pyc files for zipimport.
+        boot = ("import zipimport; z = zipimport.zipimporter(%r); "
+                "exec(z.get_code('__main__'), {'__name__': 'rootless-boot', '__loader__': z}); " % package_parent)
+    code = ("import sys; sys.path.insert(0, %r); %sfrom rootless.runtime.monitor import main; "
+            "main(%r)" % (package_parent, boot, path))
     log = _log_path(os.path.dirname(path))
     pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", "-c", code], dict(os.environ),
                          file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
