@@ -29,9 +29,36 @@ class Foreground:
         self.detach_keys = detach_keys
         self.pid: Optional[int] = None
         self.held: List[int] = []
+        self.watched = None  # the Started whose network processes a SIGCHLD may concern
+        self.on_companion_end = None
 
-    def run(self, on_started: Optional[Callable[[int], None]] = None) -> int:
-        """Start the container and wait for it; its exit code (Docker's codes)."""
+    def watch(self, started) -> None:
+        self.watched = started
+
+    def _companions_check(self) -> None:
+        """On SIGCHLD: reap a network process that ended before the container, and say so."""
+        started = self.watched
+        if started is None or started.companions is None:
+            return
+        for c in started.companions.procs:
+            if not c.pid:
+                continue
+            try:
+                pid, status = os.waitpid(c.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = c.pid, 0
+            if pid:
+                c.pid = 0
+                if status and self.on_companion_end is not None:  # 0: it saw the end first
+                    self.on_companion_end(c.name, status)
+
+    def run(self, on_started: Optional[Callable[[object], None]] = None,
+            on_companion_end: Optional[Callable[[str, int], None]] = None) -> int:
+        """Start the container and wait for it; its exit code (Docker's codes).
+        ``on_started(started)`` gets the ``launch.Started`` once it runs;
+        ``on_companion_end(name, status)`` hears of a network process of the container
+        that ended before it (a crash: ``runtime.network``)."""
+        self.on_companion_end = on_companion_end
         old = self._forward_signals()
         null = None
         try:
@@ -45,8 +72,11 @@ class Foreground:
                 null = None
             for sig in self.held:
                 init.kill_quietly(started.pid, sig)
+            if started.companions is not None:
+                self.watch(started)
+                old.setdefault(signal.SIGCHLD, signal.signal(signal.SIGCHLD, lambda s, f: self._companions_check()))
             if on_started is not None:
-                on_started(started.pid)
+                on_started(started)
             if started.master is not None:
                 return self._attach_tty(started)
             return started.wait()
@@ -93,7 +123,7 @@ class Foreground:
         old_winch = signal.signal(signal.SIGWINCH, lambda s, f: terminal.copy_winsize(size_from, master))
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         old_wake = signal.set_wakeup_fd(wfd)
-        old_chld = signal.signal(signal.SIGCHLD, lambda s, f: None)
+        old_chld = signal.signal(signal.SIGCHLD, lambda s, f: self._companions_check())
         detached = False
         try:
             raw = terminal.RawMode(0) if self.interactive else None
@@ -121,6 +151,7 @@ class Foreground:
         if not status:
             status.append(os.waitpid(started.pid, 0)[1])
         started.end_keeper()
+        started.end_companions()
         return init.code_of(status[0])
 
 

@@ -53,15 +53,26 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
     pid is known (before it may exec). Raises what the set-up raised in K or P."""
     strategy = idmapping.get(bundle.idmap)
     init.preload(bundle.process)
-    parent_end, child_end = sync.pair()
-    me = os.getpid()
-    pid = os.fork()
+    listeners = []
+    if bundle.ports or bundle.network:  # most runs: no network process, no import
+        from rootless.runtime import network
+        listeners = network.listen(bundle)  # a port in use fails here, before anything runs
+    try:
+        parent_end, child_end = sync.pair()
+        me = os.getpid()
+        pid = os.fork()
+    except BaseException:
+        for _, sock in listeners:
+            sock.close()
+        raise
     if pid == 0:
         parent_end.close()
+        for _, sock in listeners:
+            sock.close()
         take_stdio(stdio)
         sync.child_main(lambda: keeper.main(bundle, child_end, me, debug), child_end)
     child_end.close()
-    setup = _Setup(pid, strategy, bundle, on_pid)
+    setup = _Setup(pid, strategy, bundle, on_pid, listeners)
     try:
         setup.follow(parent_end)
     except BaseException:
@@ -69,14 +80,19 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
         raise
     finally:
         parent_end.close()
-    return Started(setup.pid, pid, setup.master)
+    started = Started(setup.pid, pid, setup.master)
+    if setup.companions is not None:
+        started.companions = setup.companions
+    return started
 
 
 class _Setup:
     """The parent's half of the messages above."""
 
-    def __init__(self, keeper_pid: int, strategy, bundle, on_pid):
+    def __init__(self, keeper_pid: int, strategy, bundle, on_pid, listeners):
         self.keeper, self.strategy, self.bundle, self.on_pid = keeper_pid, strategy, bundle, on_pid
+        self.listeners = listeners  # closed here once the forwarder has them (or on failure)
+        self.companions = None  # runtime.network.Companions, when the container needs them
         self.pid: Optional[int] = None
         self.ready = self.went = False
         self.master: Optional[int] = None
@@ -94,6 +110,10 @@ class _Setup:
                 self.pid = message["pid"]
                 if self.on_pid is not None:
                     self.on_pid(self.pid)
+                if self.bundle.ports or self.bundle.network:
+                    from rootless.runtime import network
+                    listeners, self.listeners = self.listeners, []
+                    self.companions = network.start(self.bundle, self.pid, listeners)
             elif op == "ready":
                 self.ready = True
             elif op == "pty" and fds:
@@ -122,6 +142,11 @@ class _Setup:
         return code
 
     def abandon(self) -> None:
+        for _, sock in self.listeners:
+            sock.close()
+        self.listeners = []
+        if self.companions is not None:
+            self.companions.stop()
         for pid in (self.pid, self.keeper):
             if pid:
                 init.kill_quietly(pid, signal.SIGKILL)

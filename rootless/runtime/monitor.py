@@ -78,6 +78,7 @@ class Monitor:
         self.watched: Dict[str, Watched] = {}
         self.by_pid: Dict[int, Watched] = {}
         self.keepers: Dict[int, Watched] = {}
+        self.companions: Dict[int, tuple] = {}  # pid -> (Watched, runtime.network.Companion)
         self.poll = select.poll()
         self.fds: Dict[int, Watched] = {}
         self.listener: Optional[socket.socket] = None
@@ -251,10 +252,14 @@ class Monitor:
         if w.writer is not None:
             self._report_loss(w)  # it could not even open the file
         self._watch(w, mine, bundle)
+        if w.started.companions is not None:
+            for c in w.started.companions.procs:
+                self.companions[c.pid] = (w, c)
         pid = w.started.pid
         owner = state.me()
 
-        containers.update(w.cid, lambda r: state.begin_run(r, owner, pid, restarted=not first))
+        ports = w.started.ports()
+        containers.update(w.cid, lambda r: state.begin_run(r, owner, pid, restarted=not first, ports=ports))
 
     def _stdio(self, record: dict, bundle):
         """(stdin, stdout, stderr) for the container, and the ends the monitor keeps."""
@@ -346,7 +351,11 @@ class Monitor:
 
     def _reap(self) -> None:
         from rootless.runtime import init, launch
-        for pid, status in launch.reap_all():
+        done = launch.reap_all()
+        for pid, status in done:  # first: ending a container stops its companions
+            if pid in self.companions:
+                self._companion_ended(pid, status)
+        for pid, status in done:
             w = self.keepers.pop(pid, None)
             if w is not None:
                 if w.started is not None and w.started.keeper == pid:
@@ -356,11 +365,25 @@ class Monitor:
             if w is not None:
                 self._ended(w, init.code_of(status))
 
+    def _companion_ended(self, pid: int, status: int) -> None:
+        """A network process ended before its container: a crash, left in the record."""
+        w, c = self.companions.pop(pid)
+        c.pid = 0  # reaped: its pid may be anyone's now
+        if w.started is None or status == 0:  # 0: the forwarder saw the container end first
+            return
+        from rootless.runtime.start import companion_ended
+        _log("%s of %s ended (status %d)" % (c.name, w.cid[:12], status))
+        companion_ended(w.containers, w.cid, c.name, status)
+
     def _ended(self, w: Watched, code: int) -> None:
         # The keeper first: with fuse-overlayfs it still holds the output pipes' write ends.
         if w.started.keeper:
             self.keepers.pop(w.started.keeper, None)
         w.started.end_keeper()
+        if w.started.companions is not None:
+            for pid in w.started.companions.pids():
+                self.companions.pop(pid, None)
+        w.started.end_companions()
         w.started = None
         for fd in list(w.streams):  # what it wrote just before the end is still queued
             self._drain(w, fd)
@@ -394,7 +417,8 @@ class Monitor:
                                    r.get("stopped_by_user", False), r.get("restart_cancelled", False))
             decided.append(again)
             r.update(status=state.RESTARTING if again else state.EXITED, exit_code=code,
-                     finished=time.time(), monitor=state.me() if again else None, pid=None)
+                     finished=time.time(), monitor=state.me() if again else None, pid=None,
+                     ports=None)
             return r
         try:
             record = w.containers.update(w.cid, exited)

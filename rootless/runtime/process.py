@@ -39,12 +39,23 @@ class Started:
 
     def __init__(self, pid: int, keeper_pid: int, master: Optional[int]):
         self.pid, self.keeper, self.master = pid, keeper_pid, master
+        self.companions = None  # runtime.network.Companions: its network processes, if any
+
+    def ports(self) -> list:
+        """The published ports as bound: ``[[host_ip, host_port, container_port, proto]]``."""
+        return self.companions.ports if self.companions is not None else []
 
     def wait(self) -> int:
-        """The process's exit code (Docker's codes), then the helper ended and reaped."""
+        """The process's exit code (Docker's codes), then its helpers ended and reaped."""
         code = code_of(waitpid(self.pid))
         self.end_keeper()
+        self.end_companions()
         return code
+
+    def end_companions(self) -> None:
+        if self.companions is not None:
+            self.companions.stop()
+            self.companions = None
 
     def end_keeper(self) -> None:
         if self.keeper:

@@ -35,11 +35,13 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
         return state.begin_run(r, owner)
     record = containers.update(record["id"], running) or record
 
-    def started(pid: int) -> None:
+    def started(proc) -> None:
+        pid, ports = proc.pid, proc.ports()
+
         def known(r: dict) -> Optional[dict]:
             if r["status"] != state.RUNNING:
                 return None
-            r.update(pid=pid, pid_start=state.process_start_time(pid))
+            r.update(pid=pid, pid_start=state.process_start_time(pid), ports=ports or None)
             return r
         if _removed(containers.update(record["id"], known)):
             # An rm -f came while the container started, before its pid was recorded (so
@@ -50,7 +52,8 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
                 pass
     code = 125
     try:
-        code = Foreground(bundle, interactive, debug).run(on_started=started)
+        code = Foreground(bundle, interactive, debug).run(
+            on_started=started, on_companion_end=lambda name, status: companion_ended(containers, record["id"], name, status))
         return code
     except Exception as e:
         if _removed(containers.read(record["id"])):
@@ -65,6 +68,23 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
         finish(containers, record, code)
 
 
+def companion_ended(containers, cid: str, name: str, status: int) -> None:
+    """Leave in the record that a network process of the running container ended (a
+    crash: they end after it otherwise); ``ps`` and ``inspect`` show it."""
+    from rootless.runtime.network import crash_note
+    note = crash_note(name, status)
+
+    def noted(r: dict) -> Optional[dict]:
+        if r["status"] != state.RUNNING:
+            return None
+        r["network_error"] = note
+        return r
+    try:
+        containers.update(cid, noted)
+    except OSError:
+        pass  # a full disk: the container runs on; the note is lost, its effect is not
+
+
 def _removed(current: Optional[dict]) -> bool:
     """Whether a container's fresh record says an rm took it (gone, or being removed)."""
     return current is None or current["status"] == state.REMOVING
@@ -76,7 +96,8 @@ def finish(containers, record: dict, code: int) -> None:
     def exited(r: dict) -> Optional[dict]:
         if r["status"] == state.REMOVING:
             return None
-        r.update(status=state.EXITED, exit_code=code, finished=time.time(), monitor=None, pid=None)
+        r.update(status=state.EXITED, exit_code=code, finished=time.time(), monitor=None, pid=None,
+                 ports=None)
         return r
     try:
         current = containers.update(record["id"], exited)

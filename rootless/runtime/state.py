@@ -122,11 +122,14 @@ def me() -> dict:
     return {"pid": os.getpid(), "start": process_start_time(os.getpid())}
 
 
-def begin_run(record: dict, owner: dict, pid: Optional[int] = None, restarted: bool = False) -> dict:
+def begin_run(record: dict, owner: dict, pid: Optional[int] = None, restarted: bool = False,
+              ports: Optional[list] = None) -> dict:
     """``record`` as its owner starts a run: by its user (a fresh start: the restart count
-    and the stop marks reset, as Docker's), or by the restart policy (counted). Pure."""
+    and the stop marks reset, as Docker's), or by the restart policy (counted). ``ports``:
+    the published ports as bound for this run. Pure."""
     record.update(status=RUNNING, monitor=owner, started=time.time(), exit_code=None, finished=None,
-                  pid=pid, pid_start=process_start_time(pid) if pid else None)
+                  pid=pid, pid_start=process_start_time(pid) if pid else None, ports=ports or None,
+                  network_error=None)
     if restarted:
         record["restart_count"] = record.get("restart_count", 0) + 1
     else:
