@@ -285,6 +285,9 @@ def small(test_images):
     need(os.getuid() != 0, "containers must be run as an unprivileged user")
     need(os.path.ismount(SMALL) and os.access(SMALL, os.W_OK),
          "a small tmpfs the test users can write at %s (bash .ci/run mounts it)" % SMALL)
+    free = os.statvfs(SMALL).f_bavail * os.statvfs(SMALL).f_frsize
+    assert free > 20 * 1024 * 1024, "the small tmpfs %s has only %d KiB free: %s left there by " \
+        "an earlier run (bash .ci/run mounts it afresh)" % (SMALL, free // 1024, os.listdir(SMALL))
     top = os.path.join(SMALL, "%s-%s" % (os.getuid(), uuid.uuid4().hex[:8]))
     crl = Rootless(os.path.join(top, "root"))
     crl("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
