@@ -1,0 +1,353 @@
+"""Networking end to end, as an unprivileged user, traffic on loopback only: published
+ports fetched from the host in every private mode (slirp4netns, pasta, none), with the
+helpers hidden, two containers on one container port, UDP, -P, a port in use, and what is
+left after stop, rm and kill -9 (nothing).
+
+The forwarder is the same in every mode (``rootless.network.forwarder``); the modes differ
+in what else the namespace has, so the publishing tests run once per mode.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import Rootless, have, loaded_root, need
+
+MODES = ["slirp4netns", "pasta", "none"]
+
+
+@pytest.fixture(scope="module")
+def nrl(tmp_path_factory, test_images):
+    yield from loaded_root(tmp_path_factory, test_images, "net")
+
+
+def mode_needs(mode):
+    if mode != "none":
+        need(have(mode), "%s on PATH (Debian: apt install %s)" % (mode, "passt" if mode == "pasta" else mode))
+
+
+def served(rl, mode, *extra, name=None, page=b"hello from the container\n"):
+    """A detached busybox httpd on container port 80, published with ``extra``; its id."""
+    mode_needs(mode)
+    script = "mkdir -p /www && printf '%s' > /www/index.html && exec httpd -f -p 80 -h /www" % page.decode()
+    args = ["run", "-d", "--network", mode] + list(extra)
+    if name:
+        args += ["--name", name]
+    return rl.out(*(args + ["busybox", "sh", "-c", script])).strip()
+
+
+def host_port(rl, cid, private="80/tcp"):
+    out = rl.out("port", cid, private).split()
+    assert out, "no published port for %s" % private
+    ip, port = out[0].rsplit(":", 1)
+    return ip, int(port)
+
+
+def fetch(port, host="127.0.0.1", path="/", tries=50):
+    last = None
+    for _ in range(tries):  # httpd may not listen yet right after run -d
+        try:
+            with urllib.request.urlopen("http://%s:%d%s" % (host, port, path), timeout=10) as r:
+                return r.read()
+        except (OSError, ValueError) as e:
+            last = e
+            time.sleep(0.1)
+    raise AssertionError("nothing served on %s:%d: %s" % (host, port, last))
+
+
+def listening(port, proto="tcp"):
+    """Whether anything of this user's network namespace holds ``port`` (bind test)."""
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def gone(rl, cid):
+    rl("rm", "-f", cid, check=False)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_published_httpd_is_fetched_from_the_host(nrl, mode):
+    port = free_port()
+    cid = served(nrl, mode, "-p", "127.0.0.1:%d:80" % port)
+    try:
+        assert fetch(port) == b"hello from the container\n"
+        assert host_port(nrl, cid) == ("127.0.0.1", port)
+        ports = nrl.out("ps", "--filter", "id=" + cid, "--format", "{{.Ports}}").strip()
+        assert ports == "127.0.0.1:%d->80/tcp" % port
+        doc = json.loads(nrl.out("inspect", cid))[0]
+        assert doc["NetworkSettings"]["Ports"]["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(port)}]
+        assert doc["HostConfig"]["NetworkMode"] == mode
+    finally:
+        gone(nrl, cid)
+    assert not listening(port), "port %d still held after rm -f" % port
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_two_containers_listen_on_port_80(nrl, mode):
+    a, b = free_port(), free_port()
+    one = served(nrl, mode, "-p", "%d:80" % a, page=b"one\n")
+    two = served(nrl, mode, "-p", "%d:80" % b, page=b"two\n")
+    try:
+        assert fetch(a) == b"one\n" and fetch(b) == b"two\n"
+        assert "0.0.0.0:%d->80/tcp" % a in nrl.out("ps", "--format", "{{.ID}} {{.Ports}}")
+    finally:
+        gone(nrl, one)
+        gone(nrl, two)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_publish_all_takes_free_ports_for_what_is_exposed(nrl, mode):
+    cid = served(nrl, mode, "--expose", "80", "-P")
+    try:
+        ip, port = host_port(nrl, cid)
+        assert ip == "0.0.0.0" and port > 0
+        assert fetch(port) == b"hello from the container\n"
+    finally:
+        gone(nrl, cid)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_udp_echo_through_a_published_port(nrl, mode):
+    mode_needs(mode)
+    port = free_port()
+    cid = nrl.out("run", "-d", "--network", mode, "-p", "127.0.0.1:%d:5353/udp" % port,
+                  "busybox", "udpsvd", "0", "5353", "cat").strip()
+    try:
+        for n in range(2):  # two clients: two flows, each its own answer
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.settimeout(0.3)
+                data, wanted = b"", b"ping %d\n" % n
+                for _ in range(50):  # udpsvd may not listen yet
+                    s.sendto(wanted, ("127.0.0.1", port))
+                    try:
+                        data = s.recv(100)
+                        break
+                    except socket.timeout:
+                        continue
+                assert data == wanted
+    finally:
+        gone(nrl, cid)
+
+
+def test_port_in_use_fails_before_the_container_starts(nrl):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        p = nrl("run", "-d", "--name", "inuse", "--network", "none", "-p", "127.0.0.1:%d:80" % port,
+                "busybox", "sleep", "100", check=False)
+        assert p.returncode == 125, p.stderr
+        err = p.stderr.decode()
+        assert len(err.strip().splitlines()) == 1 and str(port) in err and "in use" in err, err
+    status = nrl.out("ps", "-a", "--filter", "name=inuse", "--format", "{{.Status}}").strip()
+    assert not status.startswith("Up"), status
+    nrl("rm", "-f", "inuse", check=False)
+
+
+def test_privileged_host_port_names_the_sysctl(nrl):
+    with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+        start = int(f.read())
+    need(start > 1, "ip_unprivileged_port_start above 1 (Debian's default is 1024)")
+    p = nrl("run", "--rm", "--network", "none", "-p", "%d:80" % (start - 1), "busybox", "true", check=False)
+    assert p.returncode == 125 and b"net.ipv4.ip_unprivileged_port_start" in p.stderr, p.stderr
+
+
+def hidden_helpers_env(tmp_path):
+    """A PATH with what rootless may use but the network helpers."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("newuidmap", "newgidmap", "fuse-overlayfs"):
+        where = shutil.which(tool)
+        if where:
+            os.symlink(where, str(bin_dir / tool))
+    return str(bin_dir)
+
+
+class HiddenHelpers(Rootless):
+    def __init__(self, root, path):
+        super().__init__(root)
+        self.path = path
+
+    def env(self):
+        env = super().env()
+        env["PATH"] = self.path
+        return env
+
+
+def test_none_with_publish_works_with_the_helpers_hidden(tmp_path, test_images):
+    need(os.getuid() != 0, "containers must be run as an unprivileged user")
+    hrl = HiddenHelpers(str(tmp_path / "root"), hidden_helpers_env(tmp_path))
+    hrl("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
+    info = hrl.out("info")
+    assert "slirp4netns" in info and "pasta" in info, info  # named as missing, with the fix
+    port = free_port()
+    cid = served(hrl, "none", "-p", "127.0.0.1:%d:80" % port)
+    try:
+        assert fetch(port) == b"hello from the container\n"
+    finally:
+        gone(hrl, cid)
+    # The default with neither helper: the host's network, said in one line.
+    p = hrl("run", "--rm", "busybox", "true")
+    notice = [l for l in p.stderr.decode().splitlines() if "slirp4netns" in l or "pasta" in l]
+    assert len(notice) == 1 and "host" in notice[0], p.stderr
+    hrl("system", "reset", "--force", check=False)
+
+
+def test_host_loopback_only_with_allow_host_loopback(nrl):
+    mode_needs("slirp4netns")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        port = server.getsockname()[1]
+        probe = "nc -w 3 10.0.2.2 %d </dev/null && echo reached || echo refused" % port
+        closed = nrl.out("run", "--rm", "--network", "slirp4netns", "busybox", "sh", "-c", probe)
+        assert closed.strip().endswith("refused"), closed
+        opened = nrl.out("run", "--rm", "--network", "slirp4netns:allow_host_loopback=true",
+                         "busybox", "sh", "-c", probe)
+        assert opened.strip().endswith("reached"), opened
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ping_works_unprivileged(nrl, mode):
+    mode_needs(mode)
+    out = nrl.out("run", "--rm", "--network", mode, "--user", "1000", "busybox", "ping", "-c", "1", "127.0.0.1")
+    assert "1 packets received" in out, out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_hostname_is_in_etc_hosts(nrl, mode):
+    mode_needs(mode)
+    out = nrl.out("run", "--rm", "--network", mode, "--hostname", "webby", "busybox", "sh", "-c",
+                  "hostname; grep -w webby /etc/hosts")
+    lines = out.split("\n")
+    assert lines[0] == "webby" and "webby" in lines[1], out
+
+
+def test_stop_and_kill_leave_no_listener(nrl):
+    port = free_port()
+    cid = served(nrl, "none", "-p", "127.0.0.1:%d:80" % port)
+    fetch(port)
+    nrl("stop", "-t", "1", cid)
+    assert not listening(port), "listening after stop"
+    assert nrl.out("ps", "-a", "--filter", "id=" + cid, "--format", "{{.Ports}}").strip() == ""
+    nrl("start", cid)
+    assert fetch(port) == b"hello from the container\n"
+    nrl("kill", cid)
+    for _ in range(100):
+        if not listening(port):
+            break
+        time.sleep(0.05)
+    assert not listening(port), "listening after kill"
+    gone(nrl, cid)
+
+
+def holder_of(port):
+    """The pid of this user's process that holds the TCP listener on ``port`` (the port
+    forwarder), found from the socket's inode in /proc/net/tcp: None when nobody does."""
+    inode = None
+    with open("/proc/self/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # LISTEN
+                inode = fields[9]
+    if inode is None:
+        return None
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = os.listdir("/proc/%s/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink("/proc/%s/fd/%s" % (pid, fd)) == "socket:[%s]" % inode:
+                    return int(pid)
+            except OSError:
+                continue
+    return None
+
+
+def test_a_killed_forwarder_shows_in_ps_and_inspect_and_frees_the_port(nrl):
+    port = free_port()
+    cid = served(nrl, "none", "-p", "127.0.0.1:%d:80" % port)
+    try:
+        fetch(port)
+        pid = holder_of(port)
+        assert pid, "nobody holds the listener of port %d" % port
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(100):
+            status = nrl.out("ps", "--filter", "id=" + cid, "--format", "{{.Status}}")
+            if "forwarder" in status:
+                break
+            time.sleep(0.05)
+        assert "forwarder" in status and "SIGKILL" in status, status
+        doc = json.loads(nrl.out("inspect", cid))[0]
+        assert "forwarder" in doc["State"]["Error"], doc["State"]
+        assert not listening(port)
+    finally:
+        gone(nrl, cid)
+
+
+def test_kill_9_of_the_monitor_leaves_no_listener(nrl):
+    port = free_port()
+    cid = served(nrl, "none", "-p", "127.0.0.1:%d:80" % port)
+    fetch(port)
+    record = json.loads(nrl.out("inspect", cid))[0]
+    monitor = None
+    with open("/proc/%d/stat" % record["State"]["Pid"]) as f:
+        monitor = int(f.read().rsplit(")", 1)[1].split()[1])  # the container's parent
+    os.kill(monitor, signal.SIGKILL)
+    for _ in range(100):
+        if not listening(port):
+            break
+        time.sleep(0.05)
+    assert not listening(port) and holder_of(port) is None
+    gone(nrl, cid)
+
+
+def test_foreground_run_publishes_while_it_runs(nrl):
+    port = free_port()
+    proc = nrl.popen("run", "--rm", "--network", "none", "-p", "127.0.0.1:%d:80" % port, "busybox", "sh", "-c",
+                     "mkdir /www; echo fg > /www/index.html; httpd -p 80 -h /www; sleep 3",
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert fetch(port) == b"fg\n"
+    finally:
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert not listening(port)
+
+
+def test_container_network_mode_shares_the_namespace(nrl):
+    a = served(nrl, "none", name="netowner", page=b"shared\n")
+    try:
+        out = nrl.out("run", "--rm", "--network", "container:netowner", "busybox", "sh", "-c",
+                      "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://127.0.0.1/ && exit 0; sleep 0.2; done; exit 1")
+        assert out == "shared\n"
+    finally:
+        gone(nrl, a)
+
+
+def test_host_network_discards_published_ports_with_a_warning(nrl):
+    p = nrl("run", "--rm", "--network", "host", "-p", "8080:80", "busybox", "true")
+    assert re.search(rb"Published ports are discarded when using host network mode", p.stderr), p.stderr
