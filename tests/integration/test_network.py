@@ -67,6 +67,7 @@ def listening(port, proto="tcp"):
     """Whether anything of this user's network namespace holds ``port`` (bind test)."""
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, not a listener
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
