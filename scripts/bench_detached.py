@@ -78,16 +78,16 @@ def s8_detached(b):
     s.remove_all()
     out = {"results": []}
     # A keep-alive container on each side: our monitor stays up between runs.
-    s.b.check_once(s.rl + ["run", "-d", "--name", "keep", "busybox", "sleep", "1000"])
+    s.b.check_once(s.rl + ["run", "-d", "--network", "host", "--name", "keep", "busybox", "sleep", "1000"])
     s.b.check_once(s.pod_run + ["-d", "--name", "keep", "busybox", "sleep", "1000"])
     rl_rm, pod_rm = run_d_commands(s, "bench-d")
     cmds = [("rootless run -d busybox sleep 1000 (monitor up)",
-             s.rl + ["run", "-d", "--name", "bench-d", "busybox", "sleep", "1000"], rl_rm),
+             s.rl + ["run", "-d", "--network", "host", "--name", "bench-d", "busybox", "sleep", "1000"], rl_rm),
             ("podman run -d --network host busybox sleep 1000",
              s.pod_run + ["-d", "--name", "bench-d", "busybox", "sleep", "1000"], pod_rm)]
     out["results"] += b.hyperfine("s8-run-d", cmds, warmup=1, runs=b.args.detached_runs, rounds=2)
     stop_prep = [rl_rm.replace("bench-d", "st") + "; " + shlex.join(
-                     s.rl + ["run", "-d", "--name", "st", "busybox", "sh", "-c", LOOP]) + " >/dev/null; sleep 0.3",
+                     s.rl + ["run", "-d", "--network", "host", "--name", "st", "busybox", "sh", "-c", LOOP]) + " >/dev/null; sleep 0.3",
                  pod_rm.replace("bench-d", "st") + "; " + shlex.join(
                      s.pod_run + ["-d", "--name", "st", "busybox", "sh", "-c", LOOP]) + " >/dev/null; sleep 0.3"]
     cmds = [("rootless stop (sh traps TERM)", s.rl + ["stop", "st"], stop_prep[0]),
@@ -96,7 +96,7 @@ def s8_detached(b):
     s.remove_all()
     # No container of ours left: each run -d also starts the monitor.
     cmds = [("rootless run -d busybox sleep 1000 (monitor starts)",
-             s.rl + ["run", "-d", "--name", "bench-d", "busybox", "sleep", "1000"], rl_rm + "; sleep 1"),
+             s.rl + ["run", "-d", "--network", "host", "--name", "bench-d", "busybox", "sleep", "1000"], rl_rm + "; sleep 1"),
             ("podman run -d --network host busybox sleep 1000 (same prepare)",
              s.pod_run + ["-d", "--name", "bench-d", "busybox", "sleep", "1000"], pod_rm + "; sleep 1")]
     out["results"] += b.hyperfine("s8-run-d-cold", cmds, warmup=0, runs=max(4, b.args.detached_runs // 2), rounds=2)
@@ -110,7 +110,7 @@ def s8_detached(b):
 
 def s8_ps(b, s):
     for i in range(PS_CREATED):
-        s.b.check_once(s.rl + ["create", "--name", "c%02d" % i, "busybox", "true"])
+        s.b.check_once(s.rl + ["create", "--network", "host", "--name", "c%02d" % i, "busybox", "true"])
         s.b.check_once(s.pod + ["create", "--network", "host", "--name", "c%02d" % i, "busybox", "true"])
     for i in range(PS_EXITED):
         s.b.check_once(s.rl + ["run", "--name", "x%02d" % i, "busybox", "true"])
@@ -213,7 +213,7 @@ def s8_memory(b, s):
     rows, started = [], 0
     for n in IDLE_COUNTS:
         while started < n:
-            s.b.check_once(s.rl + ["run", "-d", "busybox", "sleep", "1000"])
+            s.b.check_once(s.rl + ["run", "-d", "--network", "host", "busybox", "sleep", "1000"])
             s.b.check_once(s.pod_run + ["-d", "busybox", "sleep", "1000"])
             started += 1
         time.sleep(2)

@@ -8,8 +8,8 @@ A module of its own (imported by scripts/bench), as bench_detached.py is. Like w
   bench's work dir, so on the same file system (the table names it; nothing of this
   scenario is on tmpfs, on either side). podman's runroot is /tmp/rlbench-s9 (its
   runroot must be short), our run dir is /tmp/rootless-run-UID: /tmp for both.
-- the same network mode: rootless containers share the host's network, so podman gets
-  `--network host` (else it also starts slirp4netns or pasta and builds a namespace).
+- the same network mode: both are told `--network host` (else each starts slirp4netns or
+  pasta and builds a namespace; the default networks are compared in bench_network.py).
 - one hyperfine invocation per comparison, pooled over rounds, so a change in the
   machine's load lands on every command alike; `python3 -c pass` is in the same
   invocation as `run`, as the floor its 4x target is counted from.
@@ -42,7 +42,7 @@ def _stores(b, key):
 def s9_run(b):
     """`run --rm busybox true` of both tools and the bare interpreter, one invocation."""
     root, rl, pod = _stores(b, "s9")
-    run_rl = rl + ["run", "--rm", "--storage-driver", "overlay", "busybox", "true"]
+    run_rl = rl + ["run", "--rm", "--network", "host", "--storage-driver", "overlay", "busybox", "true"]
     run_pod = pod + ["run", "--rm", "--network", "host", "busybox", "true"]
     for argv in (run_rl, run_pod):
         b.check_once(argv)
@@ -67,7 +67,7 @@ def s10_exec(b):
     root, rl, pod = _stores(b, "s10")
     started = []
     try:
-        rl_id = b.check_once(rl + ["run", "-d", "--storage-driver", "overlay", "busybox", "sleep", "1000"]).strip()
+        rl_id = b.check_once(rl + ["run", "-d", "--network", "host", "--storage-driver", "overlay", "busybox", "sleep", "1000"]).strip()
         started.append(rl + ["rm", "-f", rl_id])
         pod_id = b.check_once(pod + ["run", "-d", "--network", "host", "busybox", "sleep", "1000"]).strip()
         started.append(pod + ["rm", "-f", "-t", "0", pod_id])
