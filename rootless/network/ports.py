@@ -87,6 +87,15 @@ def publish_all(exposed) -> list:
     return [PortBinding("", 0, port, proto) for port, proto in sorted(set(map(port_proto, exposed)))]
 
 
+def to_publish(asked, all_exposed: bool, exposed) -> list:
+    """The bindings to listen on: the ``-p`` ones, then with ``-P`` one to any free port
+    for each exposed port that no ``-p`` binds (Docker keeps a ``-p`` binding under ``-P``)."""
+    if not all_exposed:
+        return list(asked)
+    bound = {(b.container_port, b.proto) for b in asked}
+    return list(asked) + publish_all([e for e in exposed if port_proto(e) not in bound])
+
+
 def exposed_ports(image_exposed, expose=(), bindings=()) -> list:
     """Docker's Config.ExposedPorts as a sorted list of ``"80/tcp"``: the image's
     ExposedPorts keys (one that does not parse is left out), the ``--expose`` pairs and the
