@@ -102,7 +102,8 @@ def ports_column(r: dict) -> str:
         return ""
     actual = r.get("ports")
     mode = r.get("network") or "host"
-    exposed = (r.get("config") or {}).get("ExposedPorts") if mode != "host" and not mode.startswith("container:") else None
+    shared = mode == "host" or mode.startswith("container:")
+    exposed = None if shared else (r.get("config") or {}).get("ExposedPorts")
     if not actual and not exposed:
         return ""
     from rootless.network import ports

@@ -116,7 +116,8 @@ def test_ports_as_asked_and_as_published():
     actual = [["", 8080, 80, "tcp"], ["127.0.0.1", 40001, 53, "udp"], ["", 40002, 443, "tcp"]]
     running = inspect.container_json(dict(r, status="running", started=1.0, ports=actual), s, "/c")
     assert running["NetworkSettings"]["Ports"] == {
-        "443/tcp": [{"HostIp": "0.0.0.0", "HostPort": "40002"}], "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "40001"}],
+        "443/tcp": [{"HostIp": "0.0.0.0", "HostPort": "40002"}],
+        "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "40001"}],
         "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "9000/tcp": None}
     # Nothing exposed, nothing asked: no ExposedPorts at all (Docker's omitempty).
     assert "ExposedPorts" not in inspect.container_json(record(config=create.asked_config(
