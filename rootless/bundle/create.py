@@ -31,12 +31,15 @@ class CreateOptions:
                  interactive: bool = False, init: bool = False, stop_signal: str = "",
                  add_hosts: Tuple[str, ...] = (), dns: Tuple[str, ...] = (),
                  dns_search: Tuple[str, ...] = (), dns_options: Tuple[str, ...] = (),
-                 restart: str = "", log: Optional[dict] = None, detach: bool = False):
+                 restart: str = "", log: Optional[dict] = None, detach: bool = False,
+                 ports: tuple = (), publish_all: bool = False, expose: tuple = ()):
         self.image, self.run, self.name, self.user = image, run, name, user
         self.userns, self.storage_driver, self.auto_remove = userns, storage_driver, auto_remove
         self.interactive, self.init, self.stop_signal = interactive, init, stop_signal
         self.add_hosts, self.dns, self.dns_search, self.dns_options = add_hosts, dns, dns_search, dns_options
         self.restart, self.log, self.detach = restart, log or {}, detach
+        # -p bindings (network.ports.PortBinding), -P, --expose (port, proto) pairs: parsed.
+        self.ports, self.publish_all, self.expose = tuple(ports), publish_all, tuple(expose)
 
 
 def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> dict:
@@ -73,12 +76,13 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
     stop_signal = spec_mod.stop_signal(opts.stop_signal) if opts.stop_signal else \
         config.get("config", {}).get("StopSignal") or "SIGTERM"
     bundle = spec_mod.generate(config.get("config") or {}, run, user, dict(os.environ))
+    exposed, published = ports_of(config.get("config") or {}, opts)
     owners = {}
     if strategy.name == "subuid":
         from rootless.storage.owners import effective_owners
         owners = effective_owners(layers)
     complete(bundle, strategy.name, uid_map, gid_map, driver, [diff for diff, _ in layers],
-             init=opts.init, stop_signal=stop_signal, owners=bool(owners))
+             init=opts.init, stop_signal=stop_signal, owners=bool(owners), ports=published, exposed=exposed)
     record = {
         "id": cid, "name": name, "created": time.time(), "image": opts.image, "image_id": image.id,
         "layers": list(image.layers), "driver": driver, "driver_reason": why,
@@ -88,7 +92,7 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
         # Docker's Config.StopSignal: set only by --stop-signal or the image; `kill` with
         # another signal then does not cancel the restart policy (runtime.lifecycle.kill).
         "stop_signal": stop_signal if (opts.stop_signal or config.get("config", {}).get("StopSignal")) else "",
-        "config": asked_config(config.get("config") or {}, opts, dict(os.environ)),
+        "config": asked_config(config.get("config") or {}, opts, dict(os.environ), exposed),
         "host_config": asked_host_config(opts),
     }
 
@@ -109,15 +113,32 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
 OWNERS_FILE = "owners.json"
 
 
-def asked_config(image_config: dict, opts: CreateOptions, host_env: dict) -> dict:
+def ports_of(image_config: dict, opts: CreateOptions) -> Tuple[List[str], list]:
+    """(exposed ports as ``"80/tcp"``, the bindings to publish): see ``network.ports``.
+    With the host's network nothing is published (Docker discards -p there; the CLI
+    warns). network.ports is imported only when some port is in play."""
+    if not (opts.ports or opts.expose or opts.publish_all or image_config.get("ExposedPorts")):
+        return [], []
+    from rootless.network import ports
+    exposed = ports.exposed_ports(image_config.get("ExposedPorts"), opts.expose, opts.ports)
+    if opts.run.network == "host":
+        return exposed, []
+    return exposed, ports.to_publish(opts.ports, opts.publish_all, exposed)
+
+
+def asked_config(image_config: dict, opts: CreateOptions, host_env: dict, exposed: Optional[List[str]] = None) -> dict:
     """What Docker keeps as the container's Config (``inspect`` shows it): the image's
-    settings with the options applied, before the runtime adds its defaults (pure)."""
+    settings with the options applied, before the runtime adds its defaults (pure).
+    ``exposed``: ``ports_of``'s, kept as ExposedPorts (Docker omits it when empty)."""
     run = opts.run
     entry, cmd = spec_mod.command_parts(image_config, run)
     attached = not opts.detach
+    if exposed is None:
+        exposed = ports_of(image_config, opts)[0]
     return {
         "User": opts.user or image_config.get("User") or "",
         "AttachStdin": opts.interactive and attached, "AttachStdout": attached, "AttachStderr": attached,
+        "ExposedPorts": {key: {} for key in sorted(exposed)} or None,
         "Tty": run.tty, "OpenStdin": opts.interactive, "StdinOnce": opts.interactive and attached,
         "Env": spec_mod.config_env(image_config, run, host_env),
         "Cmd": cmd or None, "Entrypoint": entry or None,
@@ -134,7 +155,15 @@ def asked_host_config(opts: CreateOptions) -> dict:
         "Dns": list(opts.dns), "DnsOptions": list(opts.dns_options), "DnsSearch": list(opts.dns_search),
         "ExtraHosts": list(opts.add_hosts) or None, "Privileged": run.privileged,
         "ReadonlyRootfs": run.read_only, "UsernsMode": opts.userns,
+        "PortBindings": _port_bindings(opts.ports), "PublishAllPorts": opts.publish_all,
     }
+
+
+def _port_bindings(asked) -> dict:
+    if not asked:
+        return {}
+    from rootless.network import ports
+    return ports.port_bindings(asked)
 
 
 def restart_policy(text: str, auto_remove: bool) -> dict:
@@ -166,9 +195,10 @@ def restart_policy(text: str, auto_remove: bool) -> dict:
 
 
 def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs: List[str],
-             init: bool, stop_signal: str, owners: bool) -> None:
+             init: bool, stop_signal: str, owners: bool, ports=(), exposed=()) -> None:
     """Add to ``config.json`` what the runtime acts on beyond the image and run options:
-    the id maps, the rootfs and its driver, the generated /etc files (see runtime.config)."""
+    the id maps, the rootfs and its driver, the generated /etc files, the ports to publish
+    and the exposed ones (see runtime.config)."""
     from rootless.runtime import config as rc
     bundle["root"]["path"] = "rootfs" if driver == "copy" else "merged"
     bundle["linux"]["uidMappings"], bundle["linux"]["gidMappings"] = uid_map, gid_map
@@ -181,6 +211,11 @@ def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs
         annotations[rc.INIT] = "true"
     if owners:
         annotations[rc.OWNERS] = OWNERS_FILE
+    if ports:
+        from rootless.network.ports import to_json
+        annotations[rc.PORTS] = to_json(ports)
+    if exposed:
+        annotations[rc.EXPOSED] = json.dumps(list(exposed))
 
 
 def _write(cdir: str, name: str, text: str, mode: Optional[int] = 0o644) -> None:

@@ -179,7 +179,7 @@ COMMAND_MODULES = {
     "rm": "containers", "ps": "containers", "stop": "containers", "kill": "containers",
     "restart": "containers", "wait": "containers", "logs": "containers", "rename": "containers",
     "exec": "containers", "attach": "containers", "cp": "containers", "export": "containers",
-    "diff": "containers", "commit": "containers", "top": "containers",
+    "diff": "containers", "commit": "containers", "top": "containers", "port": "containers",
     "pull": "registry", "push": "registry", "search": "registry", "login": "login", "logout": "login",
 }
 

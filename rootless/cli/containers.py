@@ -1,5 +1,6 @@
 """Container verbs: create, run, start, rm, ps (stop, kill, restart, wait: cli.lifecycle;
-cp, export: cli.files; diff, commit, top: cli.commit; exec: cli.exec; attach: cli.attach)."""
+cp, export: cli.files; diff, commit, top: cli.commit; exec: cli.exec; attach: cli.attach;
+port: cli.port)."""
 
 import sys
 
@@ -46,7 +47,7 @@ def register(sub, word=None) -> None:
     for name, words in (("logs", ("logs",)), ("attach", ("attach",)),
                         ("lifecycle", ("stop", "restart", "kill", "wait")),
                         ("ps", ("ps", "rename")), ("exec", ("exec",)), ("files", ("cp", "export")),
-                        ("commit", ("diff", "commit", "top"))):
+                        ("commit", ("diff", "commit", "top")), ("port", ("port",))):
         if everything or word in words:
             importlib.import_module("rootless.cli." + name).add_parsers(sub, csub)
 
@@ -90,6 +91,11 @@ def _create_args(p) -> None:
     p.add_argument("--network", "--net", default="host", choices=["host", "none"],
                    help="host: the container shares the host's network (the default); none: a "
                    "network namespace of its own with only loopback")
+    p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]",
+                   help="publish a container's port(s) to the host")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish all exposed ports to random ports")
+    p.add_argument("--expose", action="append", default=[], metavar="PORT[/PROTO]",
+                   help="expose a port or a range of ports")
     p.add_argument("--restart", default="no", help="restart policy: no, on-failure[:max-retries], always, unless-stopped")
     p.add_argument("--log-driver", default="", help="logging driver: json-file (default) or none")
     p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
@@ -118,6 +124,11 @@ def _options(ctx, args):
                      read_only=args.read_only, privileged=args.privileged,
                      cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop), labels=labels,
                      network=args.network)
+    ports, expose = (), ()
+    if args.publish or args.expose:
+        from rootless.network.ports import parse_expose, parse_publish
+        ports = tuple(b for value in args.publish for b in parse_publish(value))
+        expose = tuple(pair for value in args.expose for pair in parse_expose(value))
     log = dict(DEFAULT_LOG)
     if args.log_driver or args.log_opt:
         from rootless.runtime.logopts import parse_log_opts
@@ -127,10 +138,20 @@ def _options(ctx, args):
                          interactive=args.interactive, init=args.init, stop_signal=args.stop_signal,
                          add_hosts=tuple(args.add_host), dns=tuple(args.dns),
                          dns_search=tuple(args.dns_search), dns_options=tuple(args.dns_option),
-                         restart=args.restart, log=log, detach=getattr(args, "detach", False))
+                         restart=args.restart, log=log, detach=getattr(args, "detach", False),
+                         ports=ports, publish_all=args.publish_all, expose=expose)
 
 
 def _create(ctx, args) -> dict:
+    opts = _options(ctx, args)  # a bad option fails here, before anything is pulled or made
+    record = _make(ctx, args, opts)
+    if opts.ports and args.network == "host":
+        # Docker's daemon warns so at create (its client prints it); bundle.create dropped them.
+        sys.stderr.write("WARNING: Published ports are discarded when using host network mode\n")
+    return record
+
+
+def _make(ctx, args, opts) -> dict:
     from rootless.bundle.create import create
     from rootless.errors import NotFound
     store = ctx.store()
@@ -146,14 +167,14 @@ def _create(ctx, args) -> dict:
             except NotFound:
                 image = None
             if image is not None or args.pull == "never":
-                return create(ctx.paths(), store, _options(ctx, args), debug=debug, image=image)
+                return create(ctx.paths(), store, opts, debug=debug, image=image)
     from rootless.image.pull import ensure_image, pull
     from rootless.cli.registry import _tls_verify
     ensure_image(store, args.image, args.pull, lambda name: pull(
         store, name, platform=args.platform, tls_verify=_tls_verify(args.tls_verify), stream=sys.stderr,
         debug=debug))
     with store.ensure().writing():
-        return create(ctx.paths(), store, _options(ctx, args), debug=debug)
+        return create(ctx.paths(), store, opts, debug=debug)
 
 
 def cmd_create(ctx, args):

@@ -46,7 +46,7 @@ def add_parsers(sub, csub) -> None:
 def _ps_args(p) -> None:
     p.add_argument("-a", "--all", action="store_true", help="show all containers (default shows just running)")
     p.add_argument("-f", "--filter", action="append", default=[], metavar="KEY=VALUE",
-                   help="id, name, label, exited, status, ancestor, before, since")
+                   help="id, name, label, exited, status, ancestor, before, since, publish, expose")
     p.add_argument("--format", help="table, table TEMPLATE, json, or a Go-like TEMPLATE")
     p.add_argument("-n", "--last", type=int, default=-1, help="show n last created containers (includes all states)")
     p.add_argument("-l", "--latest", action="store_true", help="show the latest created container (includes all states)")
@@ -86,12 +86,28 @@ def container_row(r: dict, now: float, trunc: bool = True, image: Optional[str] 
         "Names": r["name"],
         "Networks": r.get("network") or "host",
         "Platform": None,
-        "Ports": "",
+        "Ports": ports_column(r),
         "RunningFor": human_duration(now - int(r["created"])) + " ago",
         "Size": size_text(size),
         "State": state_string(r),
         "Status": status_text(r, now),
     }
+
+
+def ports_column(r: dict) -> str:
+    """Docker's PORTS: nothing unless the container runs; then the bindings the runtime
+    made (``record["ports"]``) and, with a network of its own, its exposed ports."""
+    from rootless.runtime.status import is_running
+    if not is_running(r):
+        return ""
+    actual = r.get("ports")
+    mode = r.get("network") or "host"
+    shared = mode == "host" or mode.startswith("container:")
+    exposed = None if shared else (r.get("config") or {}).get("ExposedPorts")
+    if not actual and not exposed:
+        return ""
+    from rootless.network import ports
+    return ports.docker_ports_column(ports.from_json(actual), exposed or ())
 
 
 def image_column(image: str, image_id: str, trunc: bool) -> str:

@@ -14,6 +14,12 @@ annotations (all optional; a hand-written bundle needs none of them):
 ``io.rootless.owners``          file (in the bundle) of image file owners to apply once,
                                 when sub-ids are mapped (first start)
 ``io.rootless.init``            ``true``: a small init is pid 1 (``--init``)
+``io.rootless.ports``           JSON list of ``[host_ip, host_port, container_port, proto]``:
+                                the ports to publish (``-p``, and ``-P``'s with host port
+                                0 = any free one; host_ip "" = every IPv4 address), see
+                                ``network.ports``; absent: none
+``io.rootless.exposed``         JSON list of ``"80/tcp"``: the exposed ports (the image's
+                                EXPOSE, ``--expose``, every ``-p`` container port)
 ==============================  ===========================================================
 
 Relative paths (``root.path``, bind mount sources, the owners file) are relative to the
@@ -36,6 +42,8 @@ DRIVER = "io.rootless.rootfs.driver"
 LAYERS = "io.rootless.rootfs.layers"
 OWNERS = "io.rootless.owners"
 INIT = "io.rootless.init"
+PORTS = "io.rootless.ports"
+EXPOSED = "io.rootless.exposed"
 STOP_SIGNAL = "org.opencontainers.image.stopSignal"
 
 
@@ -61,6 +69,8 @@ class Bundle:
             raise RootlessError("the bundle's config.json has no process.args")
         self.tty = bool(self.process.get("terminal"))
         self.stop_signal = self.annotations.get(STOP_SIGNAL) or "SIGTERM"
+        self.ports = self._ports()
+        self.exposed: List[str] = json.loads(self.annotations.get(EXPOSED) or "[]")
 
     @classmethod
     def load(cls, path: str) -> "Bundle":
@@ -73,6 +83,16 @@ class Bundle:
 
     def path(self, rel: str) -> str:
         return os.path.join(self.dir, rel)
+
+    def _ports(self) -> list:
+        """The PortBindings to publish (``network.ports``, imported only when there are any)."""
+        if not self.annotations.get(PORTS):
+            return []
+        from rootless.network import ports
+        try:
+            return ports.from_json(self.annotations[PORTS])
+        except (ValueError, TypeError) as e:
+            raise RootlessError("bad %s annotation in config.json: %s" % (PORTS, e))
 
     def _namespaces(self, entries: List[dict]) -> List[str]:
         from rootless.linux import ns

@@ -72,7 +72,8 @@ def container_json(record: dict, spec: Optional[dict], cdir: str, pid: int = 0,
         obj["SizeRw"], obj["SizeRootFs"] = size
     obj["Mounts"] = []
     obj["Config"] = config(record, spec)
-    obj["NetworkSettings"] = network_settings(network_mode(record, spec))
+    mode = network_mode(record, spec)
+    obj["NetworkSettings"] = network_settings(mode, network_ports(record, spec, mode))
     return obj
 
 
@@ -146,7 +147,7 @@ def host_config(record: dict, spec: dict) -> dict:
         "ContainerIDFile": "",
         "LogConfig": {"Type": log.get("driver") or "json-file", "Config": dict(log.get("opts") or {})},
         "NetworkMode": network_mode(record, spec),
-        "PortBindings": {},
+        "PortBindings": asked.get("PortBindings") or {},
         "RestartPolicy": {"Name": restart.get("name") or "no",
                           "MaximumRetryCount": restart.get("maximum_retry_count") or 0},
         "AutoRemove": bool(record.get("auto_remove")),
@@ -167,7 +168,7 @@ def host_config(record: dict, spec: dict) -> dict:
         "OomScoreAdj": 0,
         "PidMode": private("pid", ""),
         "Privileged": asked.get("Privileged", "maskedPaths" in linux and not linux["maskedPaths"]),
-        "PublishAllPorts": False,
+        "PublishAllPorts": bool(asked.get("PublishAllPorts")),
         "ReadonlyRootfs": asked.get("ReadonlyRootfs", bool((spec.get("root") or {}).get("readonly"))),
         "SecurityOpt": None,
         "UTSMode": private("uts", ""),
@@ -212,6 +213,10 @@ def config(record: dict, spec: dict) -> dict:
         "AttachStdin": asked.get("AttachStdin", False),
         "AttachStdout": asked.get("AttachStdout", False),
         "AttachStderr": asked.get("AttachStderr", False),
+    }
+    if asked.get("ExposedPorts"):
+        obj["ExposedPorts"] = asked["ExposedPorts"]  # Docker's omitempty: absent when none
+    obj.update({
         "Tty": asked.get("Tty", False),
         "OpenStdin": asked.get("OpenStdin", False),
         "StdinOnce": asked.get("StdinOnce", False),
@@ -223,7 +228,7 @@ def config(record: dict, spec: dict) -> dict:
         "Entrypoint": asked.get("Entrypoint"),
         "OnBuild": None,
         "Labels": asked.get("Labels") or {},
-    }
+    })
     if record.get("stop_signal"):
         obj["StopSignal"] = record["stop_signal"]  # Docker's omitempty: absent unless set
     return obj
@@ -236,11 +241,31 @@ def network_mode(record: dict, spec: dict) -> str:
     return record.get("network") or ("none" if "network" in kinds else "host")
 
 
-def network_settings(mode: str) -> dict:
-    """Docker's NetworkSettings of a container on the host's network: one endpoint, named
-    for the mode, with nothing allocated (no sandbox, no addresses, no ports)."""
+def network_ports(record: dict, spec: dict, mode: str) -> dict:
+    """NetworkSettings.Ports: while the container runs with a network of its own, every
+    exposed port (null when not published) and the bindings the runtime made, which it
+    keeps in ``record["ports"]`` (``network.ports``); else ``{}``, as Docker shows a
+    container that is not running or shares another's network."""
+    if record.get("status") not in ALIVE or mode == "host" or mode.startswith("container:"):
+        return {}
+    import json
+    from rootless.runtime.config import EXPOSED
+    try:
+        exposed = json.loads((spec.get("annotations") or {}).get(EXPOSED) or "[]")
+    except ValueError:
+        exposed = []
+    exposed = exposed or sorted((record.get("config") or {}).get("ExposedPorts") or {})
+    if not exposed and not record.get("ports"):
+        return {}
+    from rootless.network import ports
+    return ports.network_settings_ports(exposed, ports.from_json(record.get("ports")))
+
+
+def network_settings(mode: str, ports: Optional[dict] = None) -> dict:
+    """Docker's NetworkSettings: one endpoint, named for the mode, with no sandbox and no
+    addresses; ``ports`` is ``network_ports``'s."""
     return {
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {},
+        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": ports or {},
         "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
         "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,

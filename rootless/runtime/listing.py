@@ -10,7 +10,10 @@ Docker walks its containers newest first and, for each, in this order:
    ``key`` or ``key=value``);
 4. ``-n N``: stop after N;
 5. ``exited=N`` (any code given, of a container that has run and is not running),
-   ``status=S`` (any state given), ``ancestor=IMAGE`` (any image given).
+   ``status=S`` (any state given), ``ancestor=IMAGE`` (any image given),
+   ``publish=PORT[/PROTO]`` (a container port ``-p`` asked for, running or not: Docker
+   reads HostConfig.PortBindings), ``expose=PORT[/PROTO]`` (one of Config.ExposedPorts);
+   both take a range ``8000-8010`` and mean tcp without a proto.
 
 Repeated keys OR their values (``label`` ANDs them, as Docker does); different keys AND.
 Filters that need networks, volumes, health checks, Windows isolation or swarm tasks are
@@ -26,7 +29,7 @@ from rootless.runtime.status import STATES, is_running, state_string
 
 ACCEPTED = ("ancestor", "before", "exited", "id", "isolation", "label", "name", "status", "health",
             "since", "volume", "network", "is-task", "publish", "expose")
-NOT_YET = {"publish": "published ports", "expose": "exposed ports", "network": "networks",
+NOT_YET = {"network": "networks",
            "volume": "volumes", "health": "health checks", "isolation": "isolation modes",
            "is-task": "swarm tasks"}
 
@@ -42,8 +45,23 @@ def check(filters: filt.Filters) -> None:
         if value not in STATES:
             raise UsageError("invalid filter 'status=%s': invalid value for state (%s): must be one of %s"
                              % (value, value, ", ".join(STATES)))
+    for key in ("publish", "expose"):
+        for value in filters.get(key, []):
+            port_filter(key, value)
     for key in sorted(set(filters) & set(NOT_YET)):
         raise Unsupported("the '%s' filter is not supported yet: rootless has no %s yet" % (key, NOT_YET[key]))
+
+
+def port_filter(key: str, value: str) -> set:
+    """The ``"80/tcp"`` keys a ``publish``/``expose`` value names (Docker's portOp)."""
+    if ":" in value:
+        raise UsageError("filter for '%s' should not contain ':': %s" % (key, value))
+    port, _, proto = value.partition("/")
+    first, sep, last = port.partition("-")
+    if not all(_is_int(n) and n[:1] not in "+-" for n in ([first, last] if sep else [first])) or \
+            int(last if sep else first) > 65535 or int(last if sep else first) < int(first):
+        raise UsageError("error while looking up for %s %s: invalid port range %r" % (key, value, port))
+    return {"%d/%s" % (n, proto or "tcp") for n in range(int(first), int(last if sep else first) + 1)}
 
 
 def _is_int(text: str) -> bool:
@@ -114,6 +132,11 @@ def _condition(r: dict, filters: filt.Filters, ancestors: Dict[str, Optional[str
         return False
     if not filt.match(filters.get("status"), state_string(r)):
         return False
+    for key, kept in (("publish", (r.get("host_config") or {}).get("PortBindings")),
+                      ("expose", (r.get("config") or {}).get("ExposedPorts"))):
+        values = filters.get(key)
+        if values and not set().union(*(port_filter(key, v) for v in values)) & set(kept or ()):
+            return False
     return not ancestors or any(_descends(r, value, image_id) for value, image_id in ancestors.items())
 
 

@@ -110,8 +110,8 @@ def test_docker_flags_rootless_lacks_say_so(rl):
     assert refused(rl, "run", "--volume", "/x:/y", "busybox") == "--volume is not supported yet" + run
     assert refused(rl, "run", "--volume=/x:/y", "busybox") == "--volume is not supported yet" + run
     assert refused(rl, "run", "-v", "/x:/y", "busybox") == "-v (--volume) is not supported yet" + run
-    assert refused(rl, "container", "create", "--publish", "80:80", "busybox") == \
-        "--publish is not supported yet (see 'rootless container create --help')"
+    assert refused(rl, "container", "create", "--mount", "type=tmpfs,dst=/t", "busybox") == \
+        "--mount is not supported yet (see 'rootless container create --help')"
     assert refused(rl, "-H", "tcp://x", "ps") == "-H (--host) is not supported yet (see 'rootless --help')"
     assert refused(rl, "pull", "--disable-content-trust", "x") == \
         "--disable-content-trust is not supported yet (see 'rootless pull --help')"

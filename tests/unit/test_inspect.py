@@ -88,6 +88,52 @@ def test_what_create_kept_is_what_is_shown():
     assert hc["RestartPolicy"]["Name"] == "always"
 
 
+def test_ports_as_asked_and_as_published():
+    from rootless.network import ports
+    from rootless.runtime.config import Bundle
+    opts = create.CreateOptions("img", spec.RunOptions(args=("x",), network="none"), publish_all=True,
+                                ports=tuple(ports.parse_publish("8080:80") + ports.parse_publish("127.0.0.1::53/udp")),
+                                expose=tuple(ports.parse_expose("9000")))
+    image = {"Cmd": ["sh"], "ExposedPorts": {"443/tcp": {}, "80/tcp": {}}}
+    exposed, published = create.ports_of(image, opts)
+    assert exposed == ["53/udp", "80/tcp", "443/tcp", "9000/tcp"]
+    assert published == list(opts.ports) + [ports.PortBinding("", 0, 443, "tcp"), ports.PortBinding("", 0, 9000, "tcp")]
+    s = bundle()
+    create.complete(s, "subuid", [], [], "overlay", [], init=False, stop_signal="SIGTERM", owners=False,
+                    ports=published, exposed=exposed)
+    loaded = Bundle("/c", s)
+    assert loaded.ports == published and loaded.exposed == exposed
+    assert Bundle("/c", bundle()).ports == [] and Bundle("/c", bundle()).exposed == []
+    r = record(config=create.asked_config(image, opts, {}, exposed), host_config=create.asked_host_config(opts),
+               network="none")
+    obj = inspect.container_json(r, s, "/c")
+    assert list(obj["Config"])[5:7] == ["AttachStderr", "ExposedPorts"]  # Docker's field order
+    assert list(obj["Config"]["ExposedPorts"]) == ["443/tcp", "53/udp", "80/tcp", "9000/tcp"]
+    assert obj["HostConfig"]["PortBindings"] == {"53/udp": [{"HostIp": "127.0.0.1", "HostPort": ""}],
+                                                 "80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
+    assert obj["HostConfig"]["PublishAllPorts"] is True
+    assert obj["NetworkSettings"]["Ports"] == {}  # not running
+    actual = [["", 8080, 80, "tcp"], ["127.0.0.1", 40001, 53, "udp"], ["", 40002, 443, "tcp"]]
+    running = inspect.container_json(dict(r, status="running", started=1.0, ports=actual), s, "/c")
+    assert running["NetworkSettings"]["Ports"] == {
+        "443/tcp": [{"HostIp": "0.0.0.0", "HostPort": "40002"}],
+        "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "40001"}],
+        "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}], "9000/tcp": None}
+    # Nothing exposed, nothing asked: no ExposedPorts at all (Docker's omitempty).
+    assert "ExposedPorts" not in inspect.container_json(record(config=create.asked_config(
+        {"Cmd": ["sh"]}, create.CreateOptions("img", spec.RunOptions()), {})), bundle(), "/c")["Config"]
+
+
+def test_the_host_network_discards_published_ports():
+    from rootless.network import ports
+    opts = create.CreateOptions("img", spec.RunOptions(network="host"), ports=tuple(ports.parse_publish("80")))
+    assert create.ports_of({}, opts) == (["80/tcp"], [])
+    r = record(status="running", started=1.0, host_config=create.asked_host_config(opts), network="host")
+    obj = inspect.container_json(r, bundle(), "/c")
+    assert obj["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": ""}]}  # kept as asked
+    assert obj["NetworkSettings"]["Ports"] == {}
+
+
 def test_copy_driver_and_sizes():
     obj = inspect.container_json(record(driver="copy"), bundle(), "/c", size=(10, 30))
     assert obj["GraphDriver"] == {"Name": "copy", "Data": {"MergedDir": "/c/rootfs", "UpperDir": "/c/rootfs"}}

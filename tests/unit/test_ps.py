@@ -330,8 +330,9 @@ def test_before_and_since_need_a_container():
     (["colour=red"], UsageError, "invalid filter 'colour'"),
     (["network=bridge"], Unsupported, "'network' filter is not supported yet"),
     (["volume=data"], Unsupported, "no volumes yet"),
-    (["publish=80"], Unsupported, "not supported yet"),
-    (["expose=80"], Unsupported, "not supported yet"),
+    (["publish=8080:80"], UsageError, "filter for 'publish' should not contain ':': 8080:80"),
+    (["expose=x"], UsageError, "error while looking up for expose x"),
+    (["publish=90-80"], UsageError, "error while looking up for publish 90-80"),
     (["health=healthy"], Unsupported, "not supported yet"),
     (["isolation=default"], Unsupported, "not supported yet"),
     (["is-task=true"], Unsupported, "not supported yet"),
@@ -339,6 +340,36 @@ def test_before_and_since_need_a_container():
 def test_filter_errors(args, error, message):
     with pytest.raises(error, match=message):
         names(None, args)
+
+
+def test_publish_and_expose_filters_read_what_create_kept():
+    web = rec("web", 30, "running", host_config={"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                                                                  "53/udp": [{"HostIp": "", "HostPort": ""}]}},
+              config={"ExposedPorts": {"80/tcp": {}, "53/udp": {}, "443/tcp": {}}})
+    db = rec("db", 20, config={"ExposedPorts": {"5432/tcp": {}}})
+    bare = rec("bare", 10)
+    everyone = [web, db, bare]
+    assert names(everyone, ["publish=80"], all=True) == ["web"]
+    assert names(everyone, ["publish=80/tcp"], all=True) == ["web"]
+    assert names(everyone, ["publish=53"], all=True) == []  # 53/tcp: not asked
+    assert names(everyone, ["publish=50-60/udp"], all=True) == ["web"]
+    assert names(everyone, ["publish=443"], all=True) == []  # exposed, not published
+    assert names(everyone, ["expose=443"], all=True) == ["web"]
+    assert names(everyone, ["expose=5432", "expose=443"], all=True) == ["db", "web"]  # repeated: OR
+    assert names(everyone, ["expose=5432", "publish=80"], all=True) == []  # different keys: AND
+
+
+def test_ports_column_only_while_running():
+    from rootless.cli.ps import ports_column
+    bound = [["", 8080, 80, "tcp"], ["127.0.0.1", 5353, 53, "udp"]]
+    assert ports_column(rec("a", 9, "running", ports=bound)) == "127.0.0.1:5353->53/udp, 0.0.0.0:8080->80/tcp"
+    assert ports_column(rec("a", 9, "exited", ports=bound)) == ""
+    assert ports_column(rec("a", 9, "created")) == ""
+    exposed = {"config": {"ExposedPorts": {"80/tcp": {}, "443/tcp": {}}}}
+    assert ports_column(rec("a", 9, "running", ports=bound[:1], network="none", **exposed)) == \
+        "443/tcp, 0.0.0.0:8080->80/tcp"
+    assert ports_column(rec("a", 9, "running", network="host", **exposed)) == ""  # the host's network
+    assert container_row(rec("a", 9, "running", ports=bound[:1]), NOW)["Ports"] == "0.0.0.0:8080->80/tcp"
 
 
 # -- rename -----------------------------------------------------------------------------------------

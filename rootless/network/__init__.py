@@ -1,0 +1,1 @@
+"""Container networking: published ports (``ports``), the port forwarder, the helpers."""
