@@ -1,0 +1,1 @@
+"""Networking: published ports, the network helpers and our own port forwarder."""
