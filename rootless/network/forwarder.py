@@ -56,6 +56,7 @@ TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation i
 if TYPE_CHECKING:
     from typing import List, Optional, Tuple
 
+BIG_TCP = 524280  # the kernel's GSO_MAX_SIZE, loopback's tso_max_size
 READY_TIMEOUT = 30.0  # seconds the caller waits for "ready"; the set-up takes ~1 ms
 NAME = b"rootless-fwd"  # its comm, as ps shows it (the command line stays the parent's)
 
@@ -77,7 +78,7 @@ def start(listeners, target_pid: int, log_path: Optional[str] = None, *,
     import resource  # noqa: F401  (what the forwarder uses is imported before the fork:
     import signal  # after it closes the caller's fds, a zipapp's module table is gone)
     from rootless.errors import RootlessError
-    from rootless.linux import caps, ns, pidfd, sync  # noqa: F401
+    from rootless.linux import caps, netlink, ns, pidfd, sync  # noqa: F401
     from rootless.network import relay  # noqa: F401
     parent_end, child_end = sync.pair()
     parent = os.getpid()
@@ -120,7 +121,7 @@ def _forwarder(listeners, chan, target: int, parent: int, log_path, udp_idle: fl
     import resource
     import signal
     from rootless.errors import RootlessError
-    from rootless.linux import caps, ns, pidfd, sync
+    from rootless.linux import caps, netlink, ns, pidfd, sync
     from rootless.network import relay
     _own_signals(signal)
     caps.set_pdeathsig(signal.SIGKILL)
@@ -161,6 +162,7 @@ def _forwarder(listeners, chan, target: int, parent: int, log_path, udp_idle: fl
     caps.set_pdeathsig(signal.SIGKILL)  # a credential change may have cleared it
     if os.getppid() != parent:
         return 1
+    _big_loopback(netlink)
     loop = relay.serve(listeners, pidfd=watch, pid=target, copy=copy, udp_idle=udp_idle)
     sync.send(chan, "ready")
     chan.close()
@@ -170,6 +172,20 @@ def _forwarder(listeners, chan, target: int, parent: int, log_path, udp_idle: fl
         os.write(2, ("rootless: port forwarder: %s: %s\n" % (type(e).__name__, e)).encode(errors="replace"))
         return 1
     return 0
+
+
+def _big_loopback(netlink) -> None:
+    """Every forwarded byte crosses the container's loopback: let TCP there build 512 KiB
+    packets rather than 64 KiB ones ("BIG TCP", Linux 6.3), an eighth of the per-packet
+    work for the forwarder and the container's server alike (measured on 2 vCPUs, best of
+    5 runs of 1 GiB: upload 3992 -> 4429 MB/s, download 3072 -> 4632 MB/s, the host
+    loopback 4018 and 4032 in the same run). Only the container's lo, which the forwarder
+    may change as root of its user namespace; kernels before 6.3 ignore the attribute."""
+    try:
+        netlink.set_link(netlink.LOOPBACK_INDEX, [(netlink.IFLA_GSO_IPV4_MAX_SIZE, BIG_TCP),
+                                                  (netlink.IFLA_GRO_IPV4_MAX_SIZE, BIG_TCP)])
+    except OSError:
+        pass  # a device that cannot: the default 64 KiB works
 
 
 def _own_signals(signal) -> None:

@@ -6,8 +6,9 @@ socket made here is the container's, while the listeners (and what they accept) 
 the host (see ``rootless.network.forwarder``).
 
 TCP, per accepted connection: a non-blocking connect to 127.0.0.1:PORT; refused -> the
-client's connection is closed. Then two independent directions (client -> server,
-server -> client), each a ``Pump``:
+client's connection is closed. Both sockets get TCP_NODELAY (a relay must not hold back
+a small write), and Reno where the path is loopback (LOOPBACK_CONGESTION). Then two
+independent directions (client -> server, server -> client), each a ``Pump``:
 
     state      waits for            moves to
     READING    src readable         WRITING (dst full) | DONE (EOF: shutdown(dst, SHUT_WR))
@@ -59,6 +60,13 @@ UDP_IDLE = 60.0
 MAX_EVENTS = 256
 RETRY_ACCEPT = 0.1  # seconds a listener rests when we are out of file descriptors
 OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+# Loopback has no bottleneck to probe: the system's default congestion control (often
+# BBR, which paces every send with a timer) only costs CPU there. Reno is built into every
+# kernel and allowed to every user. Measured here (default BBR): the forwarder's CPU time
+# for 2 GiB went from 658 to 231 ms, the rate from 1410 to 2465 MB/s. A client from
+# another host keeps the default: its path may well have a bottleneck.
+LOOPBACK_CONGESTION = b"reno"
+TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
 
 READING, WRITING, DONE = 0, 1, 2
 
@@ -124,7 +132,7 @@ class TcpListener:
     def ready(self, fd: int, events: int) -> None:
         for _ in range(ACCEPTS):
             try:
-                conn, _ = self.sock._accept()  # the C method: a bare fd, no socket.py object
+                conn, peer = self.sock._accept()  # the C method: a bare fd, no socket.py object
             except BlockingIOError:
                 return
             except OSError as e:
@@ -134,7 +142,7 @@ class TcpListener:
                     return
                 continue  # that one connection is gone already (ECONNABORTED...)
             Connection(self.loop, socket.socket(self.sock.family, socket.SOCK_STREAM, 0, conn),
-                       self.port, self.copy)
+                       self.port, self.copy, _is_loopback(peer))
 
 
 class Connection:
@@ -142,7 +150,7 @@ class Connection:
 
     __slots__ = ("loop", "client", "server", "cfd", "sfd", "up", "down", "connecting", "closed")
 
-    def __init__(self, loop: Loop, client, port: int, copy: bool) -> None:
+    def __init__(self, loop: Loop, client, port: int, copy: bool, local_client: bool = False) -> None:
         self.loop, self.client, self.cfd = loop, client, client.fileno()
         self.server, self.sfd, self.up, self.down = None, -1, None, None
         self.connecting, self.closed = False, False
@@ -153,6 +161,9 @@ class Connection:
             server.setblocking(False)
             for sock in (client, server):  # a relay must not add Nagle's delay to small writes
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _loopback_congestion(server)  # the container's loopback, always
+            if local_client:
+                _loopback_congestion(client)
             err = server.connect_ex((CONTAINER_ADDRESS, port))
         except OSError:
             return self.close()
@@ -230,6 +241,19 @@ class Connection:
         self.client.close()
         if self.server is not None:
             self.server.close()
+
+
+def _is_loopback(peer) -> bool:
+    """Whether an accepted client's address is this host's loopback (v4, v6, v4-mapped)."""
+    host = peer[0] if isinstance(peer, tuple) else ""
+    return host.startswith("127.") or host == "::1" or host.startswith("::ffff:127.")
+
+
+def _loopback_congestion(sock) -> None:
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_CONGESTION, LOOPBACK_CONGESTION)
+    except OSError:
+        pass  # a kernel without it: the default works, at some cost
 
 
 class Pump:
