@@ -15,6 +15,11 @@ def pidfd_open(pid: int) -> int:
     when there is no such process."""
     if hasattr(os, "pidfd_open"):
         return os.pidfd_open(pid)  # novermin (Python >= 3.9 only; guarded)
+    return syscall_pidfd_open(pid)
+
+
+def syscall_pidfd_open(pid: int) -> int:
+    """The same through libc's syscall(2), for Pythons before 3.9."""
     import ctypes
     from rootless.linux.libc import check, libc
     fn = libc().syscall

@@ -103,6 +103,9 @@ def start(listeners, target_pid: int, log_path: Optional[str] = None, *,
         message = sync.recv(parent_end)
     except OSError:
         message = None
+    except BaseException:  # ^C in the caller while it waits: no forwarder left behind
+        _reap(pid, signal.SIGKILL)
+        raise
     finally:
         parent_end.close()
     if message and message.get("op") == "ready":
@@ -133,9 +136,6 @@ def _forwarder(listeners, chan, target: int, parent: int, log_path, udp_idle: fl
     os.chdir("/")  # hold no directory of the caller's (a mount could not be unmounted)
     _set_name(NAME)
     _stdio(log_path)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:  # six fds a TCP connection (two sockets, two pipes)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     # Everything about the target is opened while /proc is read as the host's process:
     # the pidfd (so a reused pid can never be mistaken for it) and its namespace files.
     try:
@@ -154,6 +154,9 @@ def _forwarder(listeners, chan, target: int, parent: int, log_path, udp_idle: fl
                             "(ports of --network host are the host's own)" % target)
     keep = [sock.fileno() for sock, _, _ in listeners] + [chan.fileno(), watch] + [fd for fd, _ in opened]
     _close_other_fds(keep)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:  # six fds a TCP connection (two sockets, two pipes); raised after the
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # close, which goes to soft
     try:
         ns.join(opened)  # the user namespace first: it gives the capability setns(net) needs
     except OSError as e:

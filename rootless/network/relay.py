@@ -80,45 +80,59 @@ class Loop:
         self.masks: Dict[int, int] = {}
         self.timers: List[Tuple[float, int, Callable[[], None]]] = []
         self.ticket = 0
+        self.gone: set = set()  # fds forgotten during the batch of events being handled
         self.running = True
-        self.now = time.monotonic()
 
     def watch(self, fd: int, mask: int, handler) -> None:
-        self.epoll.register(fd, mask)
+        """Handle ``fd``'s events with ``handler``. A mask of 0 keeps the fd out of the
+        epoll set: epoll reports EPOLLHUP whatever the mask, and a socket whose peer has
+        closed while nobody reads it (its data waits for the other side to drain) would
+        wake the loop for it again and again."""
+        if mask:
+            self.epoll.register(fd, mask)
         self.handlers[fd] = handler
         self.masks[fd] = mask
 
     def change(self, fd: int, mask: int) -> None:
-        if self.masks.get(fd, mask) != mask:
+        old = self.masks.get(fd, mask)
+        if old == mask:
+            return
+        if not mask:
+            self.epoll.unregister(fd)
+        elif not old:
+            self.epoll.register(fd, mask)
+        else:
             self.epoll.modify(fd, mask)
-            self.masks[fd] = mask
+        self.masks[fd] = mask
 
     def forget(self, fd: int) -> None:
         """Stop watching ``fd`` (before it is closed: a later fd of the same number is new)."""
         if self.handlers.pop(fd, None) is not None:
-            del self.masks[fd]
-            try:
+            self.gone.add(fd)
+            if self.masks.pop(fd):
                 self.epoll.unregister(fd)
-            except OSError:
-                pass
 
     def later(self, delay: float, fn: Callable[[], None]) -> None:
         self.ticket += 1
         heapq.heappush(self.timers, (time.monotonic() + delay, self.ticket, fn))
 
     def run(self) -> None:
-        """Until ``running`` is False. A handler must accept a stale event (its fd became
-        another connection's within one batch): each one only tries non-blocking calls."""
-        poll, handlers, timers = self.epoll.poll, self.handlers, self.timers
+        """Until ``running`` is False. An event of a batch for an fd closed while handling
+        the batch is dropped: its number may be a new connection's by then (accepted in
+        the same batch), which level-triggered epoll tells about in the next one."""
+        poll, handlers, timers, gone = self.epoll.poll, self.handlers, self.timers, self.gone
         while self.running:
             timeout = max(0.0, timers[0][0] - time.monotonic()) if timers else -1
             for fd, events in poll(timeout, MAX_EVENTS):
+                if gone and fd in gone:
+                    continue
                 handler = handlers.get(fd)
                 if handler is not None:
                     handler.ready(fd, events)
-            self.now = now = time.monotonic()
+            now = time.monotonic()
             while timers and timers[0][0] <= now:
                 heapq.heappop(timers)[2]()
+            gone.clear()
 
 
 class TcpListener:
@@ -201,8 +215,10 @@ class Connection:
                 writer.run()
         except OSError:  # reset, broken pipe...: nothing more can be delivered either way
             return self.close()
-        if not acted and events & (EPOLLERR | EPOLLHUP):
+        if not acted and events & EPOLLERR:
             self.close()  # an error on a socket no direction is using right now
+        # A hang-up nobody acted on is not an end: the peer closed, and what it sent
+        # before is read once the other side has drained (the fd leaves the set meanwhile).
 
     def _connected(self, fd: int, events: int) -> None:
         if fd != self.sfd:
@@ -213,6 +229,10 @@ class Connection:
             return
         if self.server.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
             return self.close()  # refused (or reset): close the client's connection
+        try:
+            self.server.getpeername()
+        except OSError:
+            return  # not connected yet (the wake-up was for something else)
         self.connecting = False
         self.update()
 

@@ -10,6 +10,7 @@ ports are BASE+n on the host's loopback, the baseline for throughput):
     82/tcp  sink: reads to EOF, answers with the byte count (decimal), closes
     83/tcp  source: reads a decimal count and a newline, sends that many bytes, closes
     84/tcp  peer: answers with the client's "ip port" and closes
+    85/tcp  stall: accepts, never reads, closes when the client does not come back
     80/udp  echo: a datagram comes back as datagram + b" from " + the sender's port
     81      nothing listens (tcp and udp)
 """
@@ -96,6 +97,10 @@ def peer_address(conn, peer) -> None:
     conn.sendall(("%s %d" % peer[:2]).encode())
 
 
+def stall(conn, peer) -> None:
+    threading.Event().wait(60)
+
+
 def udp_echo(port: int) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", port))
@@ -117,6 +122,7 @@ def main(argv) -> int:
     tcp_server(base + 2, sink)
     tcp_server(base + 3, source)
     tcp_server(base + 4, peer_address)
+    tcp_server(base + 5, stall)
     udp_echo(base)
     print("ready", flush=True)
     threading.Event().wait()

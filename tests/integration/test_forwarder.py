@@ -22,7 +22,7 @@ from rootless.errors import RootlessError
 from rootless.network import forwarder
 
 TARGET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fwd_target.py")
-ECHO, REFUSED, PEER = 80, 81, 84
+ECHO, REFUSED, SOURCE, PEER, STALL = 80, 81, 83, 84, 85
 
 
 def until(probe, timeout=10.0, what="the condition"):
@@ -155,6 +155,19 @@ def test_8_mib_each_way_through_one_connection_with_half_close(forward, copy):
     assert f.alive()
 
 
+def test_a_server_that_answers_and_closes_while_the_client_is_slow_loses_nothing(forward):
+    """Both ends shut on the container side (a hang-up there) while the reply still waits
+    for a client that is not reading yet: the rest must follow once it reads."""
+    f = forward([(SOURCE, "tcp")])
+    sock = connect(f.port[(SOURCE, "tcp")])
+    sock.sendall(b"%d\n" % (8 << 20))
+    sock.shutdown(socket.SHUT_WR)
+    time.sleep(1.0)  # the server has sent what fits and closed; the forwarder holds the rest
+    assert f.alive()
+    assert read_all(sock) == b"x" * (8 << 20)
+    sock.close()
+
+
 def test_50_concurrent_connections_each_get_their_own_data(forward):
     f = forward([(ECHO, "tcp")])
     port = f.port[(ECHO, "tcp")]
@@ -176,6 +189,35 @@ def test_50_concurrent_connections_each_get_their_own_data(forward):
         t.join(60)
     for i in range(50):
         assert results[i] == payloads[i] + b"\n" + hashlib.sha256(payloads[i]).hexdigest().encode(), i
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_server_that_does_not_read_stops_the_reading_without_a_busy_loop(forward):
+    f = forward([(STALL, "tcp"), (ECHO, "tcp")])
+    sock = connect(f.port[(STALL, "tcp")])
+    sock.setblocking(False)
+    sent, block = 0, b"z" * 65536
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until every buffer on the way is full
+        try:
+            sent += sock.send(block)
+        except BlockingIOError:
+            time.sleep(0.1)
+            try:
+                sent += sock.send(block)
+            except BlockingIOError:
+                break
+    assert 0 < sent < 1 << 30  # it stopped taking: the forwarder stopped reading
+    before = cpu_seconds(f.pid)
+    time.sleep(1.0)
+    assert cpu_seconds(f.pid) - before < 0.1  # waiting for EPOLLOUT, not spinning
+    assert echo_through(f.port[(ECHO, "tcp")], b"others still move")[:17] == b"others still move"
+    sock.close()
 
 
 def test_a_refused_container_port_closes_the_client_and_the_forwarder_stays_up(forward):
