@@ -1,7 +1,6 @@
-"""The port forwarder's event loop: TCP and UDP relays from host sockets to container ones.
+"""The port forwarder's relays: TCP here, UDP in ``udp``, on the epoll loop of ``loop``.
 
-One thread and one level-triggered epoll set carry every connection; nothing blocks. The
-loop runs after the forwarder has joined the container's network namespace, so each
+The loop runs after the forwarder has joined the container's network namespace, so each
 socket made here is the container's, while the listeners (and what they accept) stay on
 the host (see ``rootless.network.forwarder``).
 
@@ -23,26 +22,18 @@ towards 1 MiB once its direction moves bulk data (F_SETPIPE_SZ), so a thousand i
 connections do not push the user past pipe-user-pages-soft, where every new pipe of the
 user (not only ours) would shrink to two pages. Where splice fails with EINVAL the pump
 copies through a buffer instead (recv_into/send). An error on either socket closes both.
-
-UDP, per client address: a socket connected to 127.0.0.1:PORT carries its datagrams, and
-what comes back on it goes to that address from the listener; a flow idle for
-``udp_idle`` seconds (60) is closed by a timer of the loop.
 """
 
 from __future__ import annotations
 
 import _socket as socket  # not socket.py: its enum classes cost ~2 ms to build
 import errno
-import heapq
 import os
 import select
-import time
-
-TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
-if TYPE_CHECKING:
-    from typing import Callable, Dict, List, Tuple
 
 from rootless.linux import splice as _splice
+from rootless.network.loop import Loop, ProcessEnd, ProcessPoll
+from rootless.network.udp import UDP_IDLE, UdpPort
 
 EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
 EPOLLERR, EPOLLHUP = select.EPOLLERR, select.EPOLLHUP
@@ -54,10 +45,7 @@ SPLICE = _splice.splicer()  # chosen (and ctypes loaded, below 3.10) before any 
 SPLICE_FLAGS = _splice.SPLICE_F_MOVE | _splice.SPLICE_F_NONBLOCK
 ROUNDS = 16  # chunks one direction moves per wake-up before the others get their turn
 ACCEPTS = 64  # connections accepted per wake-up of a listener
-DATAGRAMS = 64  # datagrams relayed per wake-up of a UDP socket
 COPY_BUFFER = 1 << 18
-UDP_IDLE = 60.0
-MAX_EVENTS = 256
 RETRY_ACCEPT = 0.1  # seconds a listener rests when we are out of file descriptors
 OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 # Loopback has no bottleneck to probe: the system's default congestion control (often
@@ -69,70 +57,6 @@ LOOPBACK_CONGESTION = b"reno"
 TCP_CONGESTION = getattr(socket, "TCP_CONGESTION", 13)
 
 READING, WRITING, DONE = 0, 1, 2
-
-
-class Loop:
-    """fd -> handler (``ready(fd, events)``), the masks asked of epoll, and timers."""
-
-    def __init__(self) -> None:
-        self.epoll = select.epoll()
-        self.handlers: Dict[int, object] = {}
-        self.masks: Dict[int, int] = {}
-        self.timers: List[Tuple[float, int, Callable[[], None]]] = []
-        self.ticket = 0
-        self.gone: set = set()  # fds forgotten during the batch of events being handled
-        self.running = True
-
-    def watch(self, fd: int, mask: int, handler) -> None:
-        """Handle ``fd``'s events with ``handler``. A mask of 0 keeps the fd out of the
-        epoll set: epoll reports EPOLLHUP whatever the mask, and a socket whose peer has
-        closed while nobody reads it (its data waits for the other side to drain) would
-        wake the loop for it again and again."""
-        if mask:
-            self.epoll.register(fd, mask)
-        self.handlers[fd] = handler
-        self.masks[fd] = mask
-
-    def change(self, fd: int, mask: int) -> None:
-        old = self.masks.get(fd, mask)
-        if old == mask:
-            return
-        if not mask:
-            self.epoll.unregister(fd)
-        elif not old:
-            self.epoll.register(fd, mask)
-        else:
-            self.epoll.modify(fd, mask)
-        self.masks[fd] = mask
-
-    def forget(self, fd: int) -> None:
-        """Stop watching ``fd`` (before it is closed: a later fd of the same number is new)."""
-        if self.handlers.pop(fd, None) is not None:
-            self.gone.add(fd)
-            if self.masks.pop(fd):
-                self.epoll.unregister(fd)
-
-    def later(self, delay: float, fn: Callable[[], None]) -> None:
-        self.ticket += 1
-        heapq.heappush(self.timers, (time.monotonic() + delay, self.ticket, fn))
-
-    def run(self) -> None:
-        """Until ``running`` is False. An event of a batch for an fd closed while handling
-        the batch is dropped: its number may be a new connection's by then (accepted in
-        the same batch), which level-triggered epoll tells about in the next one."""
-        poll, handlers, timers, gone = self.epoll.poll, self.handlers, self.timers, self.gone
-        while self.running:
-            timeout = max(0.0, timers[0][0] - time.monotonic()) if timers else -1
-            for fd, events in poll(timeout, MAX_EVENTS):
-                if gone and fd in gone:
-                    continue
-                handler = handlers.get(fd)
-                if handler is not None:
-                    handler.ready(fd, events)
-            now = time.monotonic()
-            while timers and timers[0][0] <= now:
-                heapq.heappop(timers)[2]()
-            gone.clear()
 
 
 class TcpListener:
@@ -401,130 +325,6 @@ class Pump:
             self.rp = self.wp = -1
 
 
-class UdpPort:
-    """A host UDP socket: one ``Flow`` per client address, into the container's port."""
-
-    def __init__(self, loop: Loop, sock, port: int, idle: float = UDP_IDLE) -> None:
-        self.loop, self.sock, self.port, self.idle = loop, sock, port, idle
-        self.flows: Dict[object, Flow] = {}
-        self.buffer = bytearray(65536)
-        self.view = memoryview(self.buffer)
-        self.sweeping = False
-        loop.watch(sock.fileno(), EPOLLIN, self)
-
-    def ready(self, fd: int, events: int) -> None:
-        now = time.monotonic()
-        for _ in range(DATAGRAMS):
-            try:
-                size, address = self.sock.recvfrom_into(self.buffer)
-            except BlockingIOError:
-                return
-            except OSError:
-                continue  # an error queued on the socket: reported once, then cleared
-            flow = self.flows.get(address) or self._open(address)
-            if flow is None:
-                continue  # no socket for it now (out of fds?): this datagram is lost
-            flow.last = now
-            try:
-                flow.sock.send(self.view[:size])
-            except OSError:
-                pass  # datagrams may be lost: a full queue, an ICMP error from before
-
-    def _open(self, address):
-        try:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the container's
-        except OSError:
-            return None
-        try:
-            sock.setblocking(False)
-            sock.connect((CONTAINER_ADDRESS, self.port))
-        except OSError:
-            sock.close()
-            return None
-        flow = self.flows[address] = Flow(self, address, sock)
-        if not self.sweeping:
-            self.sweeping = True
-            self.loop.later(self.idle, self.sweep)
-        return flow
-
-    def sweep(self) -> None:
-        """Close the flows idle for ``idle`` seconds; come back when the next one will be."""
-        now = time.monotonic()
-        for flow in [f for f in self.flows.values() if now - f.last >= self.idle]:
-            flow.close()
-        if self.flows:
-            oldest = min(f.last for f in self.flows.values())
-            self.loop.later(max(0.0, oldest + self.idle - now), self.sweep)
-        else:
-            self.sweeping = False
-
-
-class Flow:
-    """The container-side socket of one UDP client address."""
-
-    __slots__ = ("port", "address", "sock", "fd", "last")
-
-    def __init__(self, port: UdpPort, address, sock) -> None:
-        self.port, self.address, self.sock, self.fd = port, address, sock, sock.fileno()
-        self.last = time.monotonic()
-        port.loop.watch(self.fd, EPOLLIN, self)
-
-    def ready(self, fd: int, events: int) -> None:
-        port, view = self.port, self.port.view
-        for _ in range(DATAGRAMS):
-            try:
-                size = self.sock.recv_into(port.buffer)
-            except BlockingIOError:
-                break
-            except OSError:
-                continue  # ECONNREFUSED: nothing listened when a datagram arrived
-            try:
-                port.sock.sendto(view[:size], self.address)
-            except OSError:
-                pass
-        self.last = time.monotonic()
-
-    def close(self) -> None:
-        self.port.loop.forget(self.fd)
-        self.sock.close()
-        del self.port.flows[self.address]
-
-
-class ProcessEnd:
-    """Stops the loop once a process has ended: its pidfd becomes readable."""
-
-    def __init__(self, loop: Loop, pidfd: int) -> None:
-        self.loop = loop
-        loop.watch(pidfd, EPOLLIN, self)
-
-    def ready(self, fd: int, events: int) -> None:
-        self.loop.running = False
-
-
-class ProcessPoll:
-    """The same without pidfds (Linux < 5.3): /proc/PID/stat looked at every ``every`` s;
-    the start time tells a reused pid from ours, state Z an unreaped end."""
-
-    def __init__(self, loop: Loop, pid: int, every: float = 0.5) -> None:
-        self.loop, self.pid, self.every = loop, pid, every
-        self.started = self._started()
-        loop.later(every, self.check)
-
-    def _started(self):
-        try:
-            with open("/proc/%d/stat" % self.pid, "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            return None
-        return None if fields[0] in (b"Z", b"X") else fields[19]
-
-    def check(self) -> None:
-        if self.started is None or self._started() != self.started:
-            self.loop.running = False
-        else:
-            self.loop.later(self.every, self.check)
-
-
 def serve(listeners, pidfd: int = -1, pid: int = 0, copy: bool = False, udp_idle: float = UDP_IDLE) -> Loop:
     """A loop relaying each of ``listeners`` ((socket, container port, "tcp"|"udp")) until
     the process ends (its ``pidfd``, else ``pid`` polled); ``run()`` it."""
@@ -540,4 +340,3 @@ def serve(listeners, pidfd: int = -1, pid: int = 0, copy: bool = False, udp_idle
     elif pid:
         ProcessPoll(loop, pid)
     return loop
-
