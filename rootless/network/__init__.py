@@ -1,1 +1,1 @@
-"""Container networking: published ports (``ports``), the port forwarder, the helpers."""
+"""Container networking: published ports (``ports``), our own port forwarder (``forwarder``), the helpers."""
