@@ -89,7 +89,7 @@ def _state(record: dict, pid: int) -> dict:
         "Dead": word == "dead",
         "Pid": pid if status in ALIVE else 0,
         "ExitCode": record.get("exit_code") or 0,
-        "Error": "",
+        "Error": (record.get("network_error") or "") if status in ALIVE else "",
         "StartedAt": rfc3339_nano(record.get("started")),
         "FinishedAt": rfc3339_nano(record.get("finished")),
     }

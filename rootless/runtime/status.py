@@ -52,6 +52,8 @@ def status_text(record: dict, now: Optional[float] = None) -> str:
         if status == RESTARTING:
             return "Restarting (%d) %s ago" % (code, _since(record.get("finished"), now))
         up = "Up " + _since(record.get("started"), now)
+        if record.get("network_error"):  # a network process of it crashed (runtime.network)
+            up += " (%s)" % record["network_error"]
         return up + " (Paused)" if status == PAUSED else up
     if status == REMOVING:
         return "Removal In Progress"
