@@ -30,6 +30,8 @@ import socket
 import statistics
 import time
 
+from bench_targets import _stores  # the same two stores, busybox loaded in each
+
 THROUGHPUT_TO_HOST = 0.9
 RUN_DEFAULT_TO_PODMAN = 0.5
 BIG = 1 << 30
@@ -61,16 +63,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _stores(b, key):
-    root = b.user_dir(key, "rootless")
-    b.user_dir(key, "podman")
-    busybox = os.path.join(b.images, "busybox-docker.tar")
-    rl, pod = b.rl(root), b.pod(key)
-    b.check_once(rl + ["load", "-i", busybox])
-    b.check_once(pod + ["load", "-q", "-i", busybox])
-    return root, rl, pod
 
 
 def _wait_page(port, tries=200):
