@@ -32,9 +32,6 @@ class Foreground:
         self.watched = None  # the Started whose network processes a SIGCHLD may concern
         self.on_companion_end = None
 
-    def watch(self, started) -> None:
-        self.watched = started
-
     def _companions_check(self) -> None:
         """On SIGCHLD: reap a network process that ended before the container, and say so."""
         started = self.watched
@@ -49,7 +46,7 @@ class Foreground:
                 pid, status = c.pid, 0
             if pid:
                 c.pid = 0
-                if status and self.on_companion_end is not None:  # 0: it saw the end first
+                if self.on_companion_end is not None:
                     self.on_companion_end(c.name, status)
 
     def run(self, on_started: Optional[Callable[[object], None]] = None,
@@ -73,7 +70,7 @@ class Foreground:
             for sig in self.held:
                 init.kill_quietly(started.pid, sig)
             if started.companions is not None:
-                self.watch(started)
+                self.watched = started
                 old.setdefault(signal.SIGCHLD, signal.signal(signal.SIGCHLD, lambda s, f: self._companions_check()))
             if on_started is not None:
                 on_started(started)

@@ -54,7 +54,7 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
     strategy = idmapping.get(bundle.idmap)
     init.preload(bundle.process)
     listeners = []
-    if bundle.ports or getattr(bundle, "network", None):  # most runs: no network process, no import
+    if bundle.ports:  # most runs: no network process, no import
         from rootless.runtime import network
         listeners = network.listen(bundle)  # a port in use fails here, before anything runs
     try:
@@ -110,7 +110,7 @@ class _Setup:
                 self.pid = message["pid"]
                 if self.on_pid is not None:
                     self.on_pid(self.pid)
-                if self.bundle.ports or getattr(self.bundle, "network", None):
+                if self.bundle.ports:
                     from rootless.runtime import network
                     listeners, self.listeners = self.listeners, []
                     self.companions = network.start(self.bundle, self.pid, listeners)

@@ -369,10 +369,11 @@ class Monitor:
         """A network process ended before its container: a crash, left in the record."""
         w, c = self.companions.pop(pid)
         c.pid = 0  # reaped: its pid may be anyone's now
-        if w.started is None or status == 0:  # 0: the forwarder saw the container end first
+        if w.started is None:
             return
         from rootless.runtime.start import companion_ended
-        _log("%s of %s ended (status %d)" % (c.name, w.cid[:12], status))
+        if status:
+            _log("%s of %s ended (status %d)" % (c.name, w.cid[:12], status))
         companion_ended(w.containers, w.cid, c.name, status)
 
     def _ended(self, w: Watched, code: int) -> None:

@@ -70,7 +70,10 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
 
 def companion_ended(containers, cid: str, name: str, status: int) -> None:
     """Leave in the record that a network process of the running container ended (a
-    crash: they end after it otherwise); ``ps`` and ``inspect`` show it."""
+    crash: they end after it otherwise); ``ps`` and ``inspect`` show it. Exit 0 is no
+    crash: the forwarder saw the container end before its owner did."""
+    if status == 0:
+        return
     from rootless.runtime.network import crash_note
     note = crash_note(name, status)
 
