@@ -32,7 +32,8 @@ class CreateOptions:
                  add_hosts: Tuple[str, ...] = (), dns: Tuple[str, ...] = (),
                  dns_search: Tuple[str, ...] = (), dns_options: Tuple[str, ...] = (),
                  restart: str = "", log: Optional[dict] = None, detach: bool = False,
-                 ports: tuple = (), publish_all: bool = False, expose: tuple = ()):
+                 ports: tuple = (), publish_all: bool = False, expose: tuple = (),
+                 network=None, sysctls: Tuple[str, ...] = ()):
         self.image, self.run, self.name, self.user = image, run, name, user
         self.userns, self.storage_driver, self.auto_remove = userns, storage_driver, auto_remove
         self.interactive, self.init, self.stop_signal = interactive, init, stop_signal
@@ -40,6 +41,8 @@ class CreateOptions:
         self.restart, self.log, self.detach = restart, log or {}, detach
         # -p bindings (network.ports.PortBinding), -P, --expose (port, proto) pairs: parsed.
         self.ports, self.publish_all, self.expose = tuple(ports), publish_all, tuple(expose)
+        # network.modes.Mode, already resolved (the default decided); None: run.network's kind
+        self.network, self.sysctls = network, tuple(sysctls)
 
 
 def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> dict:
@@ -71,6 +74,7 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
     if opts.name:
         _check_name(opts.name)
     run = opts.run
+    network = network_of(opts, containers)
     hostname = run.hostname or cid[:12]
     run = run._replace(hostname=hostname)
     stop_signal = spec_mod.stop_signal(opts.stop_signal) if opts.stop_signal else \
@@ -83,6 +87,7 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
         owners = effective_owners(layers)
     complete(bundle, strategy.name, uid_map, gid_map, driver, [diff for diff, _ in layers],
              init=opts.init, stop_signal=stop_signal, owners=bool(owners), ports=published, exposed=exposed)
+    network_bundle(bundle, network, opts.sysctls, gid_map)
     record = {
         "id": cid, "name": name, "created": time.time(), "image": opts.image, "image_id": image.id,
         "layers": list(image.layers), "driver": driver, "driver_reason": why,
@@ -94,6 +99,7 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
         "stop_signal": stop_signal if (opts.stop_signal or config.get("config", {}).get("StopSignal")) else "",
         "config": asked_config(config.get("config") or {}, opts, dict(os.environ), exposed),
         "host_config": asked_host_config(opts),
+        "network": network["name"],
     }
 
     def prepare(cdir: str) -> None:
@@ -103,7 +109,8 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
             _write(cdir, OWNERS_FILE, json.dumps(owners), mode=None)
         _write(cdir, "hostname", hostname + "\n")
         _write(cdir, "hosts", hosts_file(hostname, cid, opts.add_hosts))
-        _write(cdir, "resolv.conf", resolv_conf(_host_resolv(), opts.dns, opts.dns_search, opts.dns_options))
+        _write(cdir, "resolv.conf", resolv_conf(_host_resolv(), opts.dns or network["nameservers"] or (),
+                                                opts.dns_search, opts.dns_options))
         rootfs.get(driver).prepare(cdir, layers)
     if debug:
         debug("container %s: driver %s (%s), id mapping %s" % (cid[:12], driver, why, strategy.name))
@@ -111,6 +118,47 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
 
 
 OWNERS_FILE = "owners.json"
+
+
+def network_of(opts: CreateOptions, containers) -> dict:
+    """The container's network as the bundle keeps it: {"kind", "options", "container" (the
+    ID of container:NAME's), "name" (inspect's NetworkMode), "nameservers" (None: the
+    host's)}. Docker's conflicts with container:NAME are refused here, before anything."""
+    mode = opts.network
+    kind = mode.kind if mode is not None else opts.run.network
+    options = mode.options if mode is not None else {}
+    found = {"kind": kind, "options": options, "container": "", "name": kind, "nameservers": None}
+    if kind == "container":
+        if opts.ports or opts.publish_all:
+            raise UsageError("conflicting options: port publishing and the container type network mode")
+        if opts.run.hostname:
+            raise UsageError("conflicting options: hostname and the network mode")
+        if opts.dns or opts.add_hosts:
+            raise UsageError("conflicting options: dns and the network mode" if opts.dns else
+                             "conflicting options: custom host-to-IP mapping and the network mode")
+        other = containers.find(mode.container)
+        found.update(container=other["id"], name="container:" + other["id"])
+    elif kind in ("slirp4netns", "pasta"):
+        from rootless.network import modes
+        found["nameservers"] = modes.nameservers(kind, options)
+    return found
+
+
+def network_bundle(bundle: dict, network: dict, sysctls, gid_map) -> None:
+    """The network's annotations (see runtime.config) and ``linux.sysctl``: the --sysctl
+    entries, with the ping default for a network namespace of the container's own."""
+    from rootless.runtime import config as rc
+    annotations = bundle["annotations"]
+    annotations[rc.NETWORK] = network["kind"]
+    if network["options"]:
+        annotations[rc.NETWORK_OPTIONS] = json.dumps(network["options"])
+    if network["container"]:
+        annotations[rc.NETWORK_CONTAINER] = network["container"]
+    if sysctls or network["kind"] in spec_mod.PRIVATE_NETWORKS:
+        from rootless.network import modes
+        found = modes.sysctls(sysctls, network["kind"], gid_map)
+        if found:
+            bundle["linux"]["sysctl"] = found
 
 
 def ports_of(image_config: dict, opts: CreateOptions) -> Tuple[List[str], list]:
@@ -121,7 +169,7 @@ def ports_of(image_config: dict, opts: CreateOptions) -> Tuple[List[str], list]:
         return [], []
     from rootless.network import ports
     exposed = ports.exposed_ports(image_config.get("ExposedPorts"), opts.expose, opts.ports)
-    if opts.run.network == "host":
+    if opts.run.network in ("host", "container"):
         return exposed, []
     return exposed, ports.to_publish(opts.ports, opts.publish_all, exposed)
 
@@ -156,6 +204,7 @@ def asked_host_config(opts: CreateOptions) -> dict:
         "ExtraHosts": list(opts.add_hosts) or None, "Privileged": run.privileged,
         "ReadonlyRootfs": run.read_only, "UsernsMode": opts.userns,
         "PortBindings": _port_bindings(opts.ports), "PublishAllPorts": opts.publish_all,
+        "Sysctls": dict(item.partition("=")[::2] for item in opts.sysctls) or None,
     }
 
 

@@ -41,6 +41,9 @@ MASKED_PATHS = (
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
     "/sys/firmware", "/sys/devices/virtual/powercap",
 )
+# network.modes.PRIVATE (not imported: spec stays free of the network package): the modes
+# with a network namespace of the container's own.
+PRIVATE_NETWORKS = ("none", "slirp4netns", "pasta")
 READONLY_PATHS = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
@@ -62,7 +65,7 @@ class RunOptions(namedtuple("RunOptions", "args entrypoint env workdir hostname 
     cap_add: Tuple[str, ...] = ()
     cap_drop: Tuple[str, ...] = ()
     labels: Optional[Dict[str, str]] = None
-    network: str = "host"  # "host": the host's network namespace; "none": one of its own, lo only
+    network: str = "host"  # network.modes's kind: host, none, slirp4netns, pasta or container
     """
 
     __slots__ = ()
@@ -216,7 +219,7 @@ def generate(image_config: dict, opts: RunOptions, user: User,
         "mounts": mounts(opts),
         "linux": {
             "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user", "cgroup")
-                           + (("network",) if opts.network == "none" else ())],
+                           + (("network",) if opts.network in PRIVATE_NETWORKS else ())],
             "maskedPaths": [] if opts.privileged else list(MASKED_PATHS),
             "readonlyPaths": [] if opts.privileged else list(READONLY_PATHS),
         },

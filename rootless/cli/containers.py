@@ -88,9 +88,12 @@ def _create_args(p) -> None:
                    help="pull the image before creating (default: only when missing)")
     p.add_argument("--platform", default=None, help="OS/ARCH[/VARIANT] of the image to pull")
     p.add_argument("--tls-verify", default=None, metavar="BOOL", help="verify the registry's TLS certificate")
-    p.add_argument("--network", "--net", default="host", choices=["host", "none"],
-                   help="host: the container shares the host's network (the default); none: a "
-                   "network namespace of its own with only loopback")
+    p.add_argument("--network", "--net", default="", metavar="MODE",
+                   help="slirp4netns[:OPTIONS] or pasta[:OPTIONS]: a private network with outbound "
+                   "access (default: the first of them found); none: only loopback; host: the "
+                   "host's network; container:NAME: that container's network")
+    p.add_argument("--sysctl", action="append", default=[], metavar="KEY=VALUE",
+                   help="a sysctl of the container's own namespaces (net.*, kernel.shm*, ...)")
     p.add_argument("-p", "--publish", action="append", default=[], metavar="[IP:][HOST_PORT:]CONTAINER_PORT[/PROTO]",
                    help="publish a container's port(s) to the host")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish all exposed ports to random ports")
@@ -119,11 +122,13 @@ def _options(ctx, args):
     for item in args.label:
         key, _, value = item.partition("=")
         labels[key] = value
+    from rootless.network import modes
+    network, args.network_notice = modes.resolve(modes.parse(args.network))
     run = RunOptions(args=tuple(args.args), entrypoint=args.entrypoint, env=tuple(env),
                      workdir=args.workdir, hostname=args.hostname, tty=args.tty,
                      read_only=args.read_only, privileged=args.privileged,
                      cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop), labels=labels,
-                     network=args.network)
+                     network=network.kind)
     ports, expose = (), ()
     if args.publish or args.expose:
         from rootless.network.ports import parse_expose, parse_publish
@@ -139,13 +144,16 @@ def _options(ctx, args):
                          add_hosts=tuple(args.add_host), dns=tuple(args.dns),
                          dns_search=tuple(args.dns_search), dns_options=tuple(args.dns_option),
                          restart=args.restart, log=log, detach=getattr(args, "detach", False),
-                         ports=ports, publish_all=args.publish_all, expose=expose)
+                         ports=ports, publish_all=args.publish_all, expose=expose,
+                         network=network, sysctls=tuple(args.sysctl))
 
 
 def _create(ctx, args) -> dict:
     opts = _options(ctx, args)  # a bad option fails here, before anything is pulled or made
     record = _make(ctx, args, opts)
-    if opts.ports and args.network == "host":
+    if args.network_notice:
+        sys.stderr.write(args.network_notice + "\n")
+    if opts.ports and opts.run.network == "host":
         # Docker's daemon warns so at create (its client prints it); bundle.create dropped them.
         sys.stderr.write("WARNING: Published ports are discarded when using host network mode\n")
     return record

@@ -58,7 +58,8 @@ def system_info(ctx, probe_again: bool = False) -> dict:
     from rootless import host, probes
     from rootless import paths as paths_mod
     p = ctx.paths()
-    probed = probes.collect(p, refresh=probe_again)
+    probed = dict(probes.collect(p, refresh=probe_again))
+    probed["network"] = _network_probe()  # not cached: it depends on PATH, and costs a PATH walk
     counts = _container_counts(p)
     images = ctx.store().images() if os.path.exists(p.images_index) else []
     fs = paths_mod.fs_type(p.root)
@@ -97,6 +98,7 @@ def system_info(ctx, probe_again: bool = False) -> dict:
         "StorageRootReason": p.root_reason,
         "RunDir": p.run,
         "Uid": os.getuid(),
+        "Network": _network_info(probed["network"]),
         "Probes": probed,
     }
     return info
@@ -149,9 +151,25 @@ def _warnings(probed: dict, cgroups: dict, registry_problem: str) -> list:
         warnings.append("WARNING: Running without cgroups: %s" % (
             "no cgroup v2 subtree is delegated to you" if cgroups["version"] == "2"
             else "the host uses cgroup v1, and rootless needs a delegated cgroup v2 subtree"))
+    network = probed.get("network") or {}
+    if network.get("choice") == "host":
+        warnings.append("WARNING: No private network by default: %s" % network.get("reason", ""))
     if registry_problem:
         warnings.append("WARNING: %s" % registry_problem)
     return warnings
+
+
+def _network_probe() -> dict:
+    from rootless.network import modes
+    choice, reason, remedy = modes.probe()
+    return {"choice": choice, "reason": reason, "remedy": remedy}
+
+
+def _network_info(probed: dict) -> dict:
+    """The default network and the helpers found (``network.modes``)."""
+    from rootless.network import modes
+    return {"Default": probed["choice"], "Helpers": {h: modes.find(h) or "" for h in modes.HELPERS},
+            "Tun": modes.tun_problem() or "usable"}
 
 
 def _env_any(*names) -> str:
@@ -309,7 +327,7 @@ def cmd_reset(ctx, args):
     return 0
 
 
-LADDERS = (("idmap", "Id mapping"), ("rootfs", "Rootfs driver"))
+LADDERS = (("idmap", "Id mapping"), ("rootfs", "Rootfs driver"), ("network", "Default network"))
 
 
 def _ladder_lines(probes: dict) -> list:

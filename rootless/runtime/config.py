@@ -20,7 +20,19 @@ annotations (all optional; a hand-written bundle needs none of them):
                                 ``network.ports``; absent: none
 ``io.rootless.exposed``         JSON list of ``"80/tcp"``: the exposed ports (the image's
                                 EXPOSE, ``--expose``, every ``-p`` container port)
+``io.rootless.network``         ``network.modes``'s kind: ``slirp4netns`` or ``pasta`` start
+                                that helper for the container's network namespace;
+                                ``container``: join another container's; absent: ``none``
+                                with a network namespace in linux.namespaces, else ``host``
+``io.rootless.network.options`` JSON object: the helper's options (``network.helper``)
+``io.rootless.network.container``
+                                the ID of the container whose user and network
+                                namespaces ``container`` joins (the caller resolves it to
+                                a running pid: ``runtime.network.join``)
 ==============================  ===========================================================
+
+``linux.sysctl`` is applied in the container's namespaces before its command runs (keys
+under /proc/sys; ``network.modes.sysctls`` checks what ``create`` writes there).
 
 Relative paths (``root.path``, bind mount sources, the owners file) are relative to the
 bundle directory, as the runtime spec says.
@@ -44,6 +56,9 @@ OWNERS = "io.rootless.owners"
 INIT = "io.rootless.init"
 PORTS = "io.rootless.ports"
 EXPOSED = "io.rootless.exposed"
+NETWORK = "io.rootless.network"
+NETWORK_OPTIONS = "io.rootless.network.options"
+NETWORK_CONTAINER = "io.rootless.network.container"
 STOP_SIGNAL = "org.opencontainers.image.stopSignal"
 
 
@@ -71,6 +86,20 @@ class Bundle:
         self.stop_signal = self.annotations.get(STOP_SIGNAL) or "SIGTERM"
         self.ports = self._ports()
         self.exposed: List[str] = json.loads(self.annotations.get(EXPOSED) or "[]")
+        self.network = self.annotations.get(NETWORK) or ("none" if "network" in self.namespaces else "host")
+        self.network_options = json.loads(self.annotations.get(NETWORK_OPTIONS) or "{}")
+        self.network_container = self.annotations.get(NETWORK_CONTAINER) or ""
+        if self.network == "container" and not self.network_container:
+            raise RootlessError("config.json: %s is container but %s names no container" % (NETWORK, NETWORK_CONTAINER))
+        self.sysctl = linux.get("sysctl") or {}
+        # Set by the caller before launch.start for ``container``: fds of the other
+        # container's user and network namespaces (runtime.network.join).
+        self.join = None
+
+    @property
+    def helper(self) -> str:
+        """The network helper to start with the container ("" for none)."""
+        return self.network if self.network in ("slirp4netns", "pasta") else ""
 
     @classmethod
     def load(cls, path: str) -> "Bundle":

@@ -39,12 +39,14 @@ def main(bundle, chan, parent: int, debug=None) -> int:
     # by init or by a subreaper (systemd --user, tmux...), so compare with the parent's pid.
     if os.getppid() != parent:
         return 1
-    ns.unshare(ns.CLONE_NEWUSER)
-    sync.send(chan, "map")
-    reply = sync.recv(chan)
-    sync.raise_error(reply)
-    if not reply or reply.get("op") != "mapped":
-        return 125
+    joined = _join_user(bundle.join)
+    if joined is None:
+        ns.unshare(ns.CLONE_NEWUSER)
+        sync.send(chan, "map")
+        reply = sync.recv(chan)
+        sync.raise_error(reply)
+        if not reply or reply.get("op") != "mapped":
+            return 125
     ns.unshare(ns.CLONE_NEWNS)
     # Mounts made from here must never reach the host's namespace, whatever its
     # propagation (the host's / may be shared).
@@ -54,8 +56,11 @@ def main(bundle, chan, parent: int, debug=None) -> int:
     if not os.path.isdir(rootfs):
         raise RootlessError("the bundle's root.path %s is not a directory" % rootfs)
     _unshare_rest(bundle.namespaces)
-    if "network" in bundle.namespaces:
+    if joined:
+        ns.join(joined)  # the other container's network namespace: its user namespace owns it
+    elif "network" in bundle.namespaces:
         ns.loopback_up()
+    set_sysctls(bundle.sysctl)
     if bundle.owners and not os.path.exists(bundle.owners + ".applied"):
         apply_owners(rootfs, _read_owners(bundle.owners), bundle.owners + ".applied")
     pid = ns.fork_sibling()
@@ -69,6 +74,31 @@ def main(bundle, chan, parent: int, debug=None) -> int:
         signal.signal(sig, signal.SIG_IGN)
     while True:  # hold fuse-overlayfs until the parent ends us
         signal.pause()
+
+
+def _join_user(join):
+    """``--network container:NAME``: enter that container's user namespace (its maps are
+    already written, so there is no "map" exchange) and return what is left to join (its
+    network namespace, after the mount namespace is made); None without ``join``."""
+    if not join:
+        return None
+    user = [(fd, flag) for fd, flag in join if flag == ns.CLONE_NEWUSER]
+    ns.join(user)
+    return [(fd, flag) for fd, flag in join if flag != ns.CLONE_NEWUSER]
+
+
+def set_sysctls(values: Dict[str, str]) -> None:
+    """``linux.sysctl``: each key under /proc/sys of this process's namespaces (the keys
+    were checked at create to be plain dotted words: ``network.modes.sysctls``)."""
+    for key, value in sorted(values.items()):
+        path = "/proc/sys/" + key.replace(".", "/")
+        if ".." in key or "/" in key:
+            raise RootlessError("config.json: bad sysctl key %r" % key)
+        try:
+            with open(path, "w") as f:
+                f.write(str(value))
+        except OSError as e:
+            raise RootlessError("cannot set sysctl %s=%s in the container: %s" % (key, value, e.strerror or e))
 
 
 def _driver(bundle):

@@ -64,6 +64,9 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
     except BaseException:
         for _, sock in listeners:
             sock.close()
+        for fd, _ in bundle.join or ():
+            os.close(fd)
+        bundle.join = None
         raise
     if pid == 0:
         parent_end.close()
@@ -72,6 +75,9 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
         take_stdio(stdio)
         sync.child_main(lambda: keeper.main(bundle, child_end, me, debug), child_end)
     child_end.close()
+    for fd, _ in bundle.join or ():  # K has them (container:NAME): the parent needs them no more
+        os.close(fd)
+    bundle.join = None
     setup = _Setup(pid, strategy, bundle, on_pid, listeners)
     try:
         setup.follow(parent_end)
@@ -110,7 +116,7 @@ class _Setup:
                 self.pid = message["pid"]
                 if self.on_pid is not None:
                     self.on_pid(self.pid)
-                if self.bundle.ports:
+                if self.bundle.ports or self.bundle.helper:
                     from rootless.runtime import network
                     listeners, self.listeners = self.listeners, []
                     self.companions = network.start(self.bundle, self.pid, listeners)

@@ -1,10 +1,11 @@
-"""A container's network processes ("companions"): today its port forwarder.
+"""A container's network processes ("companions"): its network helper and port forwarder.
 
-A container with published ports (``-p``/``-P``) and a network namespace of its own has a
-process beside it, a child of the container's owner (the CLI in the foreground, the
-monitor for ``-d``): the *forwarder* (``network.forwarder``) that carries the ports from
-listeners on the host into the namespace. A network helper with outbound access
-(slirp4netns, pasta) will be a second companion, started at the same point.
+A container with a network namespace of its own may have processes beside it, children
+of the container's owner (the CLI in the foreground, the monitor for ``-d``): the network
+*helper* (slirp4netns or pasta, ``network.helper``) that gives the namespace outbound
+access, and, with published ports (``-p``/``-P``), the *forwarder*
+(``network.forwarder``) that carries the ports from listeners on the host into the
+namespace.
 
 Their order in ``launch.start``::
 
@@ -12,13 +13,14 @@ Their order in ``launch.start``::
   bind the host listeners (``listen``) ---- a port in use fails here: nothing started yet
   fork K ---------------------------------> namespaces, rootfs, fork P (waits for "go")
   <---------------------- pid P ----------
-  ``start(bundle, P, listeners)``: the forwarder joins P's namespaces and reports ready;
-  it owns the listeners from then on (the owner's copies are closed)
+  ``start(bundle, P, listeners)``: the helper configures P's network namespace, then
+  the forwarder joins it and reports ready; it owns the listeners from then on (the
+  owner's copies are closed)
   "go" -----------------------------------> the command runs with its network up
 
 They end with the container: the owner stops them when it reaps P (``Companions.stop``),
-they die with the owner (their parent-death signal), and the forwarder also ends by itself
-when P does (exit 0: not a crash). One that ends before its container is a crash: the owner notices it (SIGCHLD)
+they die with the owner (their parent-death signal), and the forwarder and slirp4netns
+also end by themselves when P does (exit 0: not a crash; pasta waits to be stopped). One that ends before its container is a crash: the owner notices it (SIGCHLD)
 and leaves the reason in the record (``crash_note``), where ``ps`` and ``inspect`` show it.
 """
 
@@ -76,17 +78,65 @@ def listen(bundle) -> list:
     return ports.listen(bundle.ports)
 
 
+def needed(bundle) -> bool:
+    """Whether the container has network processes (most runs: none, and no import)."""
+    return bool(bundle.ports or bundle.helper)
+
+
 def start(bundle, pid: int, listeners: list) -> Companions:
     """Start what the container's network needs, for its first process ``pid`` (its
-    namespaces exist; it waits for "go"). The owner's copies of the listeners are closed
-    whether it succeeds or raises."""
+    namespaces exist; it waits for "go"): the helper first (the namespace gets its
+    interface and routes), then the forwarder. The owner's copies of the listeners are
+    closed whether it succeeds or raises; a helper already started is stopped on failure."""
     procs: List[Companion] = []
+    try:
+        if bundle.helper:
+            from rootless.network import helper
+            started = helper.start(bundle.helper, bundle.network_options, pid)
+            procs.append(Companion(started.pid, started.name))
+    except BaseException:
+        for _, sock in listeners:
+            sock.close()
+        raise
+    try:
+        _forward(listeners, pid, procs)
+    except BaseException:
+        Companions(procs, []).stop()
+        raise
+    return Companions(procs, [list(b) for b, _ in listeners])
+
+
+def _forward(listeners: list, pid: int, procs: List[Companion]) -> None:
     if listeners:
         from rootless.network import forwarder
         # forwarder.start owns the sockets from here: closed in this process, ok or not
         fwd = forwarder.start([(sock, b.container_port, b.proto) for b, sock in listeners], pid)
         procs.append(Companion(fwd, "port forwarder"))
-    return Companions(procs, [list(b) for b, _ in listeners])
+
+
+def join(containers, bundle) -> None:
+    """``--network container:NAME``: open that container's user and network namespaces for
+    the keeper to join (``bundle.join``), once it is checked to be running; Docker's words
+    when it is not. A container on the host's network has no namespace to join: this one
+    then shares the host's too."""
+    if bundle.network != "container":
+        return
+    from rootless.errors import Conflict, NotFound
+    from rootless.linux import ns
+    from rootless.runtime import state
+    other = containers.read(bundle.network_container)
+    if other is None:
+        raise NotFound("joining network namespace of container: No such container: %s" % bundle.network_container)
+    if other.get("status") not in state.ACTIVE or not state.first_process_alive(other):
+        raise Conflict("cannot join network namespace of a non running container: %s" % other.get("name"))
+    opened = ns.open_namespaces(other["pid"], ["user", "network"])
+    if not state.first_process_alive(other) or len(opened) != 2:  # ended meanwhile, or no netns of its own
+        for fd, _ in opened:
+            os.close(fd)
+        if len(opened) != 2 and state.first_process_alive(other):
+            return
+        raise Conflict("cannot join network namespace of a non running container: %s" % other.get("name"))
+    bundle.join = opened
 
 
 def crash_note(name: str, status: int) -> str:
