@@ -73,8 +73,27 @@ def container_json(record: dict, spec: Optional[dict], cdir: str, pid: int = 0,
     obj["Mounts"] = []
     obj["Config"] = config(record, spec)
     mode = network_mode(record, spec)
-    obj["NetworkSettings"] = network_settings(mode, network_ports(record, spec, mode))
+    obj["NetworkSettings"] = network_settings(mode, network_ports(record, spec, mode),
+                                              _addresses(record, spec, mode))
     return obj
+
+
+def _addresses(record: dict, spec: dict, mode: str) -> dict:
+    """What is known without entering the namespace: slirp4netns always gives the
+    container its network's .100, behind the gateway at .2 (pasta copies the host's
+    addresses, which only the namespace itself knows)."""
+    if mode != "slirp4netns" or record.get("status") not in ALIVE:
+        return {}
+    import ipaddress
+    import json
+    from rootless.runtime.config import NETWORK_OPTIONS
+    try:
+        options = json.loads((spec.get("annotations") or {}).get(NETWORK_OPTIONS) or "{}")
+        net = ipaddress.IPv4Network(options.get("cidr") or "10.0.2.0/24", strict=False)
+    except ValueError:
+        return {}
+    return {"IPAddress": str(net.network_address + 100), "Gateway": str(net.network_address + 2),
+            "IPPrefixLen": net.prefixlen}
 
 
 def _state(record: dict, pid: int) -> dict:
@@ -261,16 +280,21 @@ def network_ports(record: dict, spec: dict, mode: str) -> dict:
     return ports.network_settings_ports(exposed, ports.from_json(record.get("ports")))
 
 
-def network_settings(mode: str, ports: Optional[dict] = None) -> dict:
-    """Docker's NetworkSettings: one endpoint, named for the mode, with no sandbox and no
-    addresses; ``ports`` is ``network_ports``'s."""
+def network_settings(mode: str, ports: Optional[dict] = None, addresses: Optional[dict] = None) -> dict:
+    """Docker's NetworkSettings: one endpoint, named for the mode, with no sandbox;
+    ``ports`` is ``network_ports``'s, ``addresses`` (IPAddress, Gateway, IPPrefixLen)
+    ``_addresses``'."""
+    addresses = addresses or {}
+    endpoint = dict(ENDPOINT_FIELDS)
+    endpoint.update(addresses)
     return {
         "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": ports or {},
         "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
         "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
         "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": {mode: dict(ENDPOINT_FIELDS)},
+        "Networks": {mode: endpoint},
+        **addresses,
     }
 
 

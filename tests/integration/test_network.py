@@ -22,9 +22,9 @@ import pytest
 
 from conftest import Rootless, have, loaded_root, need
 
-# The private modes with a helper (slirp4netns, pasta) join this list when the runtime
-# starts their helpers; --network none is a private network namespace with only loopback.
-MODES = ["none"]
+# The private modes: with a network helper (slirp4netns, pasta), and --network none, a
+# network namespace with only loopback.
+MODES = ["slirp4netns", "pasta", "none"]
 
 
 @pytest.fixture(scope="module")
