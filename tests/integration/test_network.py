@@ -70,7 +70,8 @@ def listening(port, proto="tcp"):
     """Whether anything of this user's network namespace holds ``port`` (bind test)."""
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, not a listener
+        if proto == "tcp":  # past TIME_WAIT, not a listener; for UDP it would share a port
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
