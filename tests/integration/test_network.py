@@ -1,8 +1,9 @@
 """Networking end to end, as an unprivileged user, traffic on loopback only: published
 ports fetched from the host, with the network helpers hidden, two containers on one
 container port, -P, a port in use, a privileged port, and what is left after stop, rm and
-kill -9 (nothing). UDP through the forwarder is tested in test_forwarder.py (the busybox
-image has no UDP server).
+kill -9 (nothing). UDP is echoed by a perl server in the Debian image (busybox's nc has
+no -u): datagrams of two clients at once kept apart, a large one, a port range, and
+nothing bound after stop and rm.
 
 The forwarder is the same in every mode (``rootless.network.forwarder``); the modes differ
 in what else the namespace has, so the publishing tests run once per mode.
@@ -30,6 +31,12 @@ MODES = ["slirp4netns", "pasta", "none"]
 @pytest.fixture(scope="module")
 def nrl(tmp_path_factory, test_images):
     yield from loaded_root(tmp_path_factory, test_images, "net")
+
+
+@pytest.fixture(scope="module")
+def drl(tmp_path_factory, test_images):
+    """A root with the Debian image: its perl-base has IO::Socket::INET, a UDP server."""
+    yield from loaded_root(tmp_path_factory, test_images, "netudp", ("debian-docker.tar",))
 
 
 def mode_needs(mode):
@@ -70,7 +77,8 @@ def listening(port, proto="tcp"):
     """Whether anything of this user's network namespace holds ``port`` (bind test)."""
     kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
     with socket.socket(socket.AF_INET, kind) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, not a listener
+        if proto == "tcp":  # past TIME_WAIT, not a listener; for UDP it would share a port
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -295,3 +303,169 @@ def test_foreground_run_publishes_while_it_runs(nrl):
 def test_host_network_discards_published_ports_with_a_warning(nrl):
     p = nrl("run", "--rm", "--network", "host", "-p", "8080:80", "busybox", "true")
     assert re.search(rb"Published ports are discarded when using host network mode", p.stderr), p.stderr
+
+
+# A UDP echo server for the Debian image: one process per port given (forked), each
+# answering a datagram with itself + " from SOURCE_PORT on PORT", so a test sees which
+# container port it reached and which client address the server saw.
+UDP_ECHO = r"""
+use IO::Socket::INET;
+use Socket qw(unpack_sockaddr_in);
+my $port = $ARGV[0];
+for my $other (@ARGV[1 .. $#ARGV]) {
+    my $pid = fork;
+    die "fork: $!\n" unless defined $pid;
+    if (!$pid) { $port = $other; last }
+}
+my $s = IO::Socket::INET->new(LocalAddr => "0.0.0.0", LocalPort => $port, Proto => "udp")
+    or die "udp port $port: $@\n";
+while (1) {
+    my $peer = $s->recv(my $data, 65536);
+    next unless defined $peer;
+    my ($from) = unpack_sockaddr_in($peer);
+    $s->send("$data from $from on $port", 0, $peer);
+}
+"""
+
+
+def udp_echoed(rl, publish, *container_ports):
+    """A detached perl UDP echo server on ``container_ports``, published with ``-p
+    publish``; its id."""
+    return rl.out("run", "-d", "--network", "none", "-p", publish, "debian",
+                  "perl", "-e", UDP_ECHO, *map(str, container_ports)).strip()
+
+
+def free_udp_ports(count):
+    """``count`` consecutive UDP ports free on 127.0.0.1 (a range to publish)."""
+    for _ in range(100):
+        first = free_port()
+        socks = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no %d consecutive free UDP ports" % count)
+
+
+def udp_client(timeout=10.0):
+    c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    c.bind(("127.0.0.1", 0))
+    c.settimeout(timeout)
+    return c
+
+
+def udp_ready(port, timeout=30.0):
+    """Wait until a datagram to ``port`` is echoed, resending every 0.1 s (the server may
+    not have bound yet after run -d: the forwarder's datagrams are refused until then).
+    The probing socket is closed, so its late echoes reach no test's client."""
+    deadline = time.monotonic() + timeout
+    with udp_client(0.1) as c:
+        while time.monotonic() < deadline:
+            c.sendto(b"ready?", ("127.0.0.1", port))
+            try:
+                data, _ = c.recvfrom(65536)
+            except socket.timeout:
+                continue
+            if data.startswith(b"ready? from "):
+                return
+    raise AssertionError("no UDP echo from 127.0.0.1:%d within %.0f s" % (port, timeout))
+
+
+def echoes(client, count):
+    """``count`` echoes read by ``client``: [(payload, the client port the server saw,
+    the container port)], each checked to come from the published port."""
+    got = []
+    for _ in range(count):
+        data, source = client.recvfrom(65536)
+        got.append((data, source))
+    result = []
+    for data, source in got:
+        payload, _, tail = data.rpartition(b" from ")
+        seen, _, cport = tail.partition(b" on ")
+        result.append((payload, int(seen), int(cport), source))
+    return result
+
+
+def test_udp_echo_through_a_published_port_two_clients_kept_apart(drl):
+    port = free_udp_ports(1)
+    cid = udp_echoed(drl, "127.0.0.1:%d:7/udp" % port, 7)
+    try:
+        udp_ready(port)
+        assert drl.out("port", cid).strip() == "7/udp -> 127.0.0.1:%d" % port
+        assert drl.out("port", cid, "7/udp").strip() == "127.0.0.1:%d" % port
+        assert drl("port", cid, "7", check=False).returncode == 1  # 7/tcp is not published
+        assert drl.out("ps", "--filter", "id=" + cid, "--format", "{{.Ports}}").strip() == \
+            "127.0.0.1:%d->7/udp" % port
+        doc = json.loads(drl.out("inspect", cid))[0]
+        assert doc["NetworkSettings"]["Ports"] == {"7/udp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+
+        a, b = udp_client(), udp_client()
+        with a, b:
+            sent = {a: [], b: []}
+            for i in range(10):  # interleaved: both flows are open at once
+                for name, c in ((b"a", a), (b"b", b)):
+                    payload = b"%s %d" % (name, i)
+                    c.sendto(payload, ("127.0.0.1", port))
+                    sent[c].append(payload)
+            big = os.urandom(8192)
+            a.sendto(big, ("127.0.0.1", port))
+            sent[a].append(big)
+            inside = {}
+            for c in (a, b):
+                got = echoes(c, len(sent[c]))
+                assert sorted(p for p, _, _, _ in got) == sorted(sent[c])  # its own, all of them
+                assert {(cport, source) for _, _, cport, source in got} == {(7, ("127.0.0.1", port))}
+                seen = {s for _, s, _, _ in got}
+                assert len(seen) == 1, "one client, one flow: %s" % seen
+                inside[c] = seen.pop()
+            assert inside[a] != inside[b], "two clients, two flows"
+            a.sendto(b"again", ("127.0.0.1", port))  # the same client keeps its flow
+            assert echoes(a, 1)[0][:2] == (b"again", inside[a])
+    finally:
+        gone(drl, cid)
+    assert not listening(port, "udp"), "UDP port %d still bound after rm -f" % port
+
+
+def test_udp_port_range_reaches_each_container_port(drl):
+    first = free_udp_ports(2)
+    cid = udp_echoed(drl, "127.0.0.1:%d-%d:7-8/udp" % (first, first + 1), 7, 8)
+    try:
+        udp_ready(first)
+        udp_ready(first + 1)
+        assert drl.out("port", cid).splitlines() == [
+            "7/udp -> 127.0.0.1:%d" % first, "8/udp -> 127.0.0.1:%d" % (first + 1)]
+        with udp_client() as c:
+            for host_port, container_port in ((first, 7), (first + 1, 8)):
+                c.sendto(b"which", ("127.0.0.1", host_port))
+                payload, _, cport, source = echoes(c, 1)[0]
+                assert (payload, cport, source) == (b"which", container_port, ("127.0.0.1", host_port))
+    finally:
+        gone(drl, cid)
+    assert not listening(first, "udp") and not listening(first + 1, "udp")
+
+
+def test_udp_stop_unbinds_and_start_binds_again(drl):
+    port = free_udp_ports(1)
+    cid = udp_echoed(drl, "127.0.0.1:%d:7/udp" % port, 7)
+    try:
+        udp_ready(port)
+        drl("stop", "-t", "1", cid)
+        assert not listening(port, "udp"), "UDP port %d still bound after stop" % port
+        assert drl.out("port", cid) == ""
+        drl("start", cid)
+        udp_ready(port)
+        with udp_client() as c:
+            c.sendto(b"back", ("127.0.0.1", port))
+            assert echoes(c, 1)[0][0] == b"back"
+        drl("stop", "-t", "1", cid)
+        drl("rm", cid)
+        assert not listening(port, "udp"), "UDP port %d still bound after stop and rm" % port
+    finally:
+        gone(drl, cid)
