@@ -38,8 +38,6 @@ HELPERS = ("slirp4netns", "pasta")  # the default's order of preference (see abo
 PACKAGES = {"slirp4netns": "slirp4netns", "pasta": "passt"}
 PRIVATE = ("none",) + HELPERS  # the modes with a network namespace of the container's own
 TUN = "/dev/net/tun"
-# slirp4netns's options (podman's names), each with how its value is checked.
-SLIRP_OPTIONS = ("allow_host_loopback", "cidr", "enable_ipv6", "mtu", "outbound_addr", "outbound_addr6")
 
 
 class Mode:
@@ -68,40 +66,30 @@ def parse(value: str) -> Mode:
     if kind == "slirp4netns":
         return Mode(kind, slirp_options(rest) if sep else {})
     if kind == "pasta":
-        return Mode(kind, {"args": [a for a in rest.split(",") if a]} if sep else {})
+        options = {"args": [a for a in rest.split(",") if a]} if sep else {}
+        from rootless.network import helper
+        helper.check("pasta", options)
+        return Mode(kind, options)
     raise UsageError("network %s not found: rootless has no user-defined networks; use --network "
                      "host, none, slirp4netns[:OPTIONS], pasta[:OPTIONS] or container:NAME" % value)
 
 
 def slirp_options(text: str) -> Dict[str, str]:
-    """``k=v,k=v`` of ``slirp4netns:``; a bad key or value names itself and the valid ones."""
+    """``k=v,k=v`` of ``slirp4netns:``, checked by ``network.helper.check`` (a bad key or
+    value names itself and the valid ones)."""
     options = {}
     for item in text.split(","):
         if not item:
             continue
         key, sep, val = item.partition("=")
-        if key not in SLIRP_OPTIONS or not sep:
+        if not sep:
+            from rootless.network.helper import SLIRP_OPTIONS
             raise UsageError("invalid slirp4netns option %r: use KEY=VALUE with KEY one of %s"
                              % (item, ", ".join(SLIRP_OPTIONS)))
-        if key in ("allow_host_loopback", "enable_ipv6") and val not in ("true", "false"):
-            raise UsageError("invalid slirp4netns option %r: %s is true or false" % (item, key))
-        if key == "mtu" and not (val.isdigit() and 68 <= int(val) <= 65521):
-            raise UsageError("invalid slirp4netns option %r: mtu is a number from 68 to 65521" % item)
-        if key == "cidr":
-            _check_cidr(item, val)
         options[key] = val
+    from rootless.network import helper
+    helper.check("slirp4netns", options)
     return options
-
-
-def _check_cidr(item: str, val: str) -> None:
-    import ipaddress
-    try:
-        net = ipaddress.IPv4Network(val, strict=False)
-    except ValueError:
-        net = None
-    if net is None or net.prefixlen > 25:
-        raise UsageError("invalid slirp4netns option %r: cidr is an IPv4 network such as "
-                         "10.0.2.0/24 (at most /25)" % item)
 
 
 def tun_problem() -> str:
@@ -166,19 +154,14 @@ def check_helper(kind: str) -> None:
 
 def nameservers(kind: str, options: dict) -> Optional[List[str]]:
     """What the container's /etc/resolv.conf names as its resolver in ``kind``, or None for
-    the host's: slirp4netns answers DNS at its network's .3 (10.0.2.3), and pasta forwards
-    queries to 169.254.1.1 on to the host's resolver (``network.helper``); in none, host
-    and container modes the host's file is copied, as Docker does."""
-    if kind == "slirp4netns":
-        import ipaddress
-        net = ipaddress.IPv4Network(options.get("cidr") or "10.0.2.0/24", strict=False)
-        return [str(net.network_address + 3)]
-    if kind == "pasta":
-        return [PASTA_DNS]
-    return None
+    the host's: the helper's DNS forwarder (``network.helper.nameserver``: slirp4netns's
+    .3 of its network, pasta's 169.254.1.1); in none, host and container modes the host's
+    file is copied, as Docker does."""
+    if kind not in HELPERS:
+        return None
+    from rootless.network import helper
+    return [helper.nameserver(kind, options)]
 
-
-PASTA_DNS = "169.254.1.1"
 
 # Docker's default for a network namespace of the container's own: every group may open
 # ICMP echo sockets, so ``ping`` works without CAP_NET_RAW.

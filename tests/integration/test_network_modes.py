@@ -31,7 +31,7 @@ def our_helpers():
         try:
             with open("/proc/%s/comm" % entry) as f:
                 comm = f.read().strip()
-            if comm in ("slirp4netns", "pasta", "passt") and os.stat("/proc/" + entry).st_uid == os.getuid():
+            if comm.split(".")[0] in ("slirp4netns", "pasta", "passt") and os.stat("/proc/" + entry).st_uid == os.getuid():
                 found.append(int(entry))
         except OSError:
             continue
@@ -99,7 +99,9 @@ def test_dns_option_replaces_the_helpers_resolver(nrl):
 
 def _reach(rl, mode, address, port):
     p = rl("run", "--rm", "--network", mode, "busybox", "sh", "-c",
-           "nc -w 3 %s %d </dev/null" % (address, port), check=False)
+           # timeout: busybox nc waits for the far end's close, which pasta does not always
+           # pass on; "; true" keeps sh as pid 1, as timeout's TERM cannot end a pid 1
+           "timeout 5 nc -w 3 %s %d </dev/null; true" % (address, port), check=False, timeout=60)
     return p.stdout
 
 
