@@ -150,34 +150,13 @@ def slirp4netns_args(options: Dict[str, object], pid: int, ready_fd: int = -1, e
     return args + [str(pid), "tap0"]
 
 
-_seccomp_known: Dict[str, bool] = {}
-
-
-def has_seccomp(exe: str) -> bool:
-    """Whether this slirp4netns was built with libseccomp (``--version`` says so); asked
-    once a process per binary (~2 ms)."""
-    try:
-        st = os.stat(exe)
-        key = "%s:%d:%d" % (exe, st.st_ino, st.st_mtime_ns)
-    except OSError:
-        return False
-    if key not in _seccomp_known:
-        from rootless.linux import spawn
-        out = spawn.scratch("slirp4netns-version")
-        try:
-            status = spawn.reap(spawn.spawn([exe, "--version"], stdout=out, stderr=out), grace=5.0)
-            text = spawn.read_tail(out)
-        finally:
-            os.close(out)
-        _seccomp_known[key] = status == 0 and any(line.startswith("libseccomp:") for line in text.splitlines())
-    return _seccomp_known[key]
-
-
 def _slirp4netns(options, pid: int, debug) -> Helper:
     """Sandbox and seccomp when this slirp4netns and this host allow them: each is tried,
     and dropped (with a word to ``debug``) only when slirp4netns says it failed."""
     exe = _binary("slirp4netns")
-    sandbox, seccomp = True, has_seccomp(exe)
+    # Seccomp is tried, not asked (spawning ``--version`` to see would cost ~2 ms of every
+    # run); a slirp4netns without it fails at once and is started again without.
+    sandbox, seccomp = True, True
     while True:
         try:
             return _start_slirp4netns(exe, options, pid, sandbox, seccomp)
@@ -186,7 +165,7 @@ def _slirp4netns(options, pid: int, debug) -> Helper:
             if sandbox and "create_sandbox failed" in failed.text:
                 sandbox = False
                 _tell(debug, "slirp4netns: no sandbox here (%s): running without it" % why)
-            elif seccomp and "enable_seccomp failed" in failed.text:
+            elif seccomp and "seccomp" in failed.text:
                 seccomp = False
                 _tell(debug, "slirp4netns: no seccomp filter here (%s): running without it" % why)
             else:

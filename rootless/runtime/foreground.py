@@ -148,7 +148,7 @@ class Foreground:
         if not status:
             status.append(os.waitpid(started.pid, 0)[1])
         started.end_keeper()
-        started.end_companions()
+        started.end_companions(wait=False)  # this CLI exits next: init reaps them
         return init.code_of(status[0])
 
 

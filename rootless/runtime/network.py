@@ -40,8 +40,10 @@ class Companion:
     def __init__(self, pid: int, name: str):
         self.pid, self.name = pid, name
 
-    def stop(self) -> None:
-        """End it (if still there) and reap it."""
+    def stop(self, wait: bool = True) -> None:
+        """End it (if still there) and reap it. ``wait=False`` (a CLI about to exit): do
+        not wait for its end, which for a helper holding a tap device is the kernel taking
+        the device down (~20 ms); killed, it ends without us, and init reaps it."""
         if not self.pid:
             return
         try:
@@ -49,7 +51,7 @@ class Companion:
         except ProcessLookupError:
             pass
         try:
-            os.waitpid(self.pid, 0)
+            os.waitpid(self.pid, 0 if wait else os.WNOHANG)
         except ChildProcessError:
             pass
         self.pid = 0
@@ -64,9 +66,9 @@ class Companions:
     def pids(self) -> List[int]:
         return [c.pid for c in self.procs if c.pid]
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         for c in self.procs:
-            c.stop()
+            c.stop(wait)
 
 
 def listen(bundle) -> list:

@@ -52,9 +52,9 @@ class Started:
         self.end_companions()
         return code
 
-    def end_companions(self) -> None:
+    def end_companions(self, wait: bool = True) -> None:
         if self.companions is not None:
-            self.companions.stop()
+            self.companions.stop(wait)
             self.companions = None
 
     def end_keeper(self) -> None:
