@@ -26,10 +26,9 @@ from rootless.runtime.process import (  # noqa: F401
 
 def main(bundle, chan, rootfs: str, debug=None) -> int:
     caps.set_pdeathsig(signal.SIGKILL)
-    sync.send(chan, "ready")
-    reply = sync.recv(chan)
-    if not reply or reply.get("op") != "go":
-        return 1  # the parent is gone (or gave up): nobody would wait for us
+    # The root is made before "ready", while the parent starts the network helpers: the
+    # two overlap. Nothing of the container runs before "go", and every mount is in this
+    # process's own mount namespace, which ends with it if "go" never comes.
     strategy = idmapping.get(bundle.idmap)
     ns.unshare(ns.CLONE_NEWNS)
     mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
@@ -43,6 +42,10 @@ def main(bundle, chan, rootfs: str, debug=None) -> int:
     mounts.pivot(rootfs)
     if (spec.get("root") or {}).get("readonly"):
         mount.remount_readonly("/")
+    sync.send(chan, "ready")
+    reply = sync.recv(chan)
+    if not reply or reply.get("op") != "go":
+        return 1  # the parent is gone (or gave up): nobody would wait for us
     become_process(proc, strategy, chan)
     if bundle.init:
         return _init(lambda: execute(proc), chan)

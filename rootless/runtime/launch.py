@@ -16,9 +16,9 @@ is one ``linux.sync`` message on one socketpair, whose child end K and P share::
                                   rootfs mounted; unshare(the rest)
                                   fork_sibling P -----------------> die with the parent
           <--------- pid N ------ (P is the parent's child)
-                                  exit (fuse-overlayfs: wait)
+  network helpers (meanwhile)     exit (fuse-overlayfs: wait)       mounts; pivot_root
           <--------- ready --------------------------------------
-          ---------- go ----------------------------------------->  mounts; pivot_root;
+          ---------- go ----------------------------------------->
           <--------- pty + fd ---------------------------------- [-t] user, caps, rlimits,
                                                                     no_new_privs, confinement
           <--------- end of file (exec) or error ---------------- exec
@@ -125,6 +125,8 @@ class _Setup:
             elif op == "pty" and fds:
                 self.master = fds[0]
             elif op == "error":
+                if self.pid is None:
+                    self._await_pid(sock)
                 self._reap()
                 sync.raise_error(message)
             if self.pid and self.ready and not self.went:
@@ -133,6 +135,18 @@ class _Setup:
         if not self.went:
             code = self._reap()
             raise RootlessError("the container's set-up ended without a word (exit %s)" % code)
+
+    def _await_pid(self, sock) -> None:
+        """After an error before "pid": P makes its root before "ready", so its error may
+        come before K's "pid" message. Read on until that message (P's pid, to reap it and
+        to end K) or the end of file (K's own error: K alone had the socket)."""
+        while True:
+            message = sync.recv(sock)
+            if message is None:
+                return
+            if message.get("op") == "pid":
+                self.pid = message["pid"]
+                return
 
     def _reap(self) -> Optional[int]:
         """Wait for whoever reported a failure (they exit right after)."""
