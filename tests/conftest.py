@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -44,6 +45,18 @@ def _loopback_only(event, args):
 
 
 sys.addaudithook(_loopback_only)
+
+
+def until(probe, timeout=10.0, what="the condition"):
+    """``probe()``'s first true result, asked every 20 ms; AssertionError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.02)
 
 
 def need(condition: bool, reason: str) -> None:

@@ -17,23 +17,12 @@ import time
 
 import pytest
 
-from conftest import PYZ, REPO, need
+from conftest import PYZ, REPO, need, until
 from rootless.errors import RootlessError
 from rootless.network import forwarder
 
 TARGET = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fwd_target.py")
 ECHO, REFUSED, SOURCE, PEER, STALL = 80, 81, 83, 84, 85
-
-
-def until(probe, timeout=10.0, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.02)
 
 
 def start_target():

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import have, need
+from conftest import have, need, until
 from rootless.errors import RootlessError, UsageError
 from rootless.network import helper
 
@@ -29,17 +29,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OWNER = os.path.join(HERE, "helper_owner.py")
 FAKE_HOST = os.path.join(HERE, "fake_host.py")
 MODES = ["slirp4netns", "pasta"]
-
-
-def until(probe, timeout=10.0, what="the condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.02)
 
 
 def default_route():

@@ -11,11 +11,10 @@ import os
 import signal
 import socket
 import threading
-import time
 
 import pytest
 
-from conftest import have, need
+from conftest import have, need, until
 from test_network import (HiddenHelpers, fetch, free_port, gone, hidden_helpers_env, mode_needs,  # noqa: F401 (nrl)
                           nrl, served)
 
@@ -36,14 +35,6 @@ def our_helpers():
         except OSError:
             continue
     return found
-
-
-def wait_for(predicate, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.05)
 
 
 class HostListener:
@@ -223,14 +214,14 @@ def test_helper_ends_with_the_container(nrl, mode):
         mine = set(our_helpers()) - before
         assert len(mine) == 1, mine
         nrl("stop", "-t", "1", cid)
-        wait_for(lambda: not (set(our_helpers()) & mine), "the helper to end after stop")
+        until(lambda: not (set(our_helpers()) & mine), what="the helper to end after stop")
         nrl("start", cid)
         fetch(port)
         again = set(our_helpers()) - before
         assert len(again) == 1, again
         monitor = _parent(json.loads(nrl.out("inspect", cid))[0]["State"]["Pid"])
         os.kill(monitor, signal.SIGKILL)
-        wait_for(lambda: not (set(our_helpers()) & again), "the helper to end with its monitor")
+        until(lambda: not (set(our_helpers()) & again), what="the helper to end with its monitor")
     finally:
         gone(nrl, cid)
 
@@ -248,7 +239,7 @@ def test_a_killed_helper_shows_in_ps_and_inspect(nrl, mode):
 
         def noted():
             return note in nrl.out("ps", "--filter", "id=" + cid, "--format", "{{.Status}}")
-        wait_for(noted, "ps to show the killed helper")
+        until(noted, what="ps to show the killed helper")
         assert json.loads(nrl.out("inspect", cid))[0]["State"]["Error"] == note
     finally:
         gone(nrl, cid)
