@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import socket
 import statistics
 import time
@@ -94,7 +95,7 @@ def s11_ports(b, rounds=3):
         b.as_user(["truncate", "-s", str(BIG), os.path.join(www, "big")])
         port = free_port()
         host = b.as_user_popen(["/bin/busybox", "httpd", "-f", "-p", "127.0.0.1:%d" % port, "-h", www])
-        cleanup.append(lambda: (host.kill(), host.wait()))
+        cleanup.append(lambda: (os.killpg(host.pid, signal.SIGKILL), host.wait()))
         configs.append(("host loopback", port, "busybox httpd on the host itself, no forwarding"))
 
         def ours(label, network, what, publish=True):
