@@ -74,7 +74,10 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
     if opts.name:
         _check_name(opts.name)
     run = opts.run
-    network = network_of(opts, containers)
+    network = network_of(opts, containers, uid_map)
+    if network["kind"] != run.network:  # network_of's fallback for a namespace without root
+        run = run._replace(network=network["kind"])
+        opts.run = run  # what ports_of and asked_config read
     hostname = run.hostname or cid[:12]
     run = run._replace(hostname=hostname)
     stop_signal = spec_mod.stop_signal(opts.stop_signal) if opts.stop_signal else \
@@ -101,6 +104,8 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
         "host_config": asked_host_config(opts),
         "network": network["name"],
     }
+    if network["notice"]:
+        record["network_notice"] = network["notice"]  # the CLI prints it after the create
 
     def prepare(cdir: str) -> None:
         # One line: with ``indent`` json encodes in Python, not C (~0.4 ms here).
@@ -120,14 +125,19 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
 OWNERS_FILE = "owners.json"
 
 
-def network_of(opts: CreateOptions, containers) -> dict:
+def network_of(opts: CreateOptions, containers, uid_map=None) -> dict:
     """The container's network as the bundle keeps it: {"kind", "options", "container" (the
     ID of container:NAME's), "name" (inspect's NetworkMode), "nameservers" (None: the
     host's)}. Docker's conflicts with container:NAME are refused here, before anything."""
     mode = opts.network
+    notice = ""
+    if mode is not None and uid_map is not None and not any(m["containerID"] == 0 for m in uid_map):
+        from rootless.network import modes
+        mode, notice = modes.without_root(mode)
     kind = mode.kind if mode is not None else opts.run.network
     options = mode.options if mode is not None else {}
-    found = {"kind": kind, "options": options, "container": "", "name": kind, "nameservers": None}
+    found = {"kind": kind, "options": options, "container": "", "name": kind, "nameservers": None,
+             "notice": notice}
     if kind == "container":
         if opts.ports or opts.publish_all:
             raise UsageError("conflicting options: port publishing and the container type network mode")

@@ -151,8 +151,9 @@ def _options(ctx, args):
 def _create(ctx, args) -> dict:
     opts = _options(ctx, args)  # a bad option fails here, before anything is pulled or made
     record = _make(ctx, args, opts)
-    if args.network_notice:
-        sys.stderr.write(args.network_notice + "\n")
+    for notice in (args.network_notice, record.get("network_notice")):
+        if notice:
+            sys.stderr.write(notice + "\n")
     if opts.ports and opts.run.network == "host":
         # Docker's daemon warns so at create (its client prints it); bundle.create dropped them.
         sys.stderr.write("WARNING: Published ports are discarded when using host network mode\n")

@@ -47,6 +47,7 @@ class Mode:
 
     def __init__(self, kind: str, options: Optional[dict] = None, container: str = ""):
         self.kind, self.options, self.container = kind, options or {}, container
+        self.default = False  # chosen by ``resolve`` for a container that asked for none
 
     def __repr__(self) -> str:
         return "Mode(%r, %r, %r)" % (self.kind, self.options, self.container)
@@ -142,7 +143,25 @@ def resolve(mode: Mode) -> Tuple[Mode, str]:
             check_helper(mode.kind)
         return mode, ""
     kind, notice = default()
-    return Mode(kind), notice and "rootless: %s; --network none gives it a private network" % notice
+    chosen = Mode(kind)
+    chosen.default = True
+    return chosen, notice and "rootless: %s; --network none gives it a private network" % notice
+
+
+def without_root(mode: Mode) -> Tuple[Mode, str]:
+    """slirp4netns needs a root in the container's user namespace (it sets its ids to 0
+    there); with ``--userns keep-id`` and no subuid ranges there is none. The default then
+    takes pasta (which needs no root) or else the host's network, with a notice; an explicit
+    slirp4netns is refused."""
+    if mode.kind != "slirp4netns":
+        return mode, ""
+    if not getattr(mode, "default", False):
+        raise UsageError("--network slirp4netns needs uid 0 in the container's user namespace, which "
+                         "--userns keep-id without subuid ranges does not have: use --network pasta or none")
+    if find("pasta"):
+        return Mode("pasta"), ""
+    return Mode("host"), ("rootless: slirp4netns needs uid 0 in the container, which --userns keep-id "
+                          "without subuid ranges does not have: the container shares the host's network")
 
 
 def check_helper(kind: str) -> None:
@@ -201,6 +220,11 @@ def sysctls(items, kind: str, gid_map: List[dict]) -> Dict[str, str]:
 
 def ping_groups(gid_map: List[dict]) -> str:
     """Docker's ``0 2147483647``, cut to the groups the container has: the kernel refuses
-    a range whose ends are not mapped in the namespace (one group in single-uid mode)."""
-    top = max((m["containerID"] + m.get("size", 1) - 1 for m in gid_map), default=0)
-    return "0 %d" % min(top, 2147483647)
+    a range whose ends are not mapped in the namespace, so it runs from the lowest mapped
+    group to the highest (``0 0`` in single-uid mode; ``1000 1000`` for a single-uid
+    ``--userns keep-id`` of gid 1000)."""
+    if not gid_map:
+        return "0 0"
+    low = min(m["containerID"] for m in gid_map)
+    top = max(m["containerID"] + m.get("size", 1) - 1 for m in gid_map)
+    return "%d %d" % (low, min(top, 2147483647))
