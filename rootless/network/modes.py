@@ -113,13 +113,6 @@ def find(name: str) -> Optional[str]:
     return None
 
 
-def default() -> Tuple[str, str]:
-    """(kind, notice) of the default network: the first helper found and usable, with no
-    notice; else ("host", why), the one line ``create`` prints."""
-    kind, reason, _ = probe()
-    return kind, ("" if kind != "host" else reason)
-
-
 def probe() -> Tuple[str, str, str]:
     """(choice, reason, remedy) of the default network, as ``info`` shows them."""
     found = [h for h in HELPERS if find(h)]
@@ -142,7 +135,8 @@ def resolve(mode: Mode) -> Tuple[Mode, str]:
         if mode.kind in HELPERS:
             check_helper(mode.kind)
         return mode, ""
-    kind, notice = default()
+    kind, reason, _ = probe()  # the first helper found and usable, else "host" and why
+    notice = reason if kind == "host" else ""
     chosen = Mode(kind)
     chosen.default = True
     return chosen, notice and "rootless: %s; --network none gives it a private network" % notice
@@ -165,7 +159,8 @@ def without_root(mode: Mode) -> Tuple[Mode, str]:
 
 
 def check_helper(kind: str) -> None:
-    """A clear error, at create and at each start, when a mode's helper cannot run here."""
+    """A clear error at create when a mode's helper cannot run here (at a start,
+    ``network.helper.start`` names what is missing)."""
     from rootless.errors import RootlessError
     if not find(kind):
         raise RootlessError("--network %s: %s is not installed (install the %s package), or use "

@@ -80,11 +80,6 @@ def listen(bundle) -> list:
     return ports.listen(bundle.ports)
 
 
-def needed(bundle) -> bool:
-    """Whether the container has network processes (most runs: none, and no import)."""
-    return bool(bundle.ports or bundle.helper)
-
-
 def start(bundle, pid: int, listeners: list) -> Companions:
     """Start what the container's network needs, for its first process ``pid`` (its
     namespaces exist; it waits for "go"): the helper first (the namespace gets its
