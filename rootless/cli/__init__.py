@@ -144,14 +144,20 @@ class Context:
     A plain class, not a dataclass: importing dataclasses costs ~10 ms of start-up.
     """
 
-    __slots__ = ("root", "debug", "log_level")
+    __slots__ = ("root", "debug", "log_level", "_paths")
 
     def __init__(self, root, debug, log_level):
         self.root, self.debug, self.log_level = root, debug, log_level
+        self._paths = None
 
     def paths(self):
-        from rootless import paths
-        return paths.resolve(self.root)
+        """Resolved once a command: the default root's check reads all of
+        /proc/self/mountinfo, which on a cluster node holds hundreds of mounts, and a
+        ``run`` asks four times."""
+        if self._paths is None:
+            from rootless import paths
+            self._paths = paths.resolve(self.root)
+        return self._paths
 
     def store(self, **kw):
         """The image store, told how to learn what containers use (read only when rmi,

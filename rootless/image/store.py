@@ -35,7 +35,6 @@ from rootless import fsutil, paths as paths_mod
 from rootless.errors import (Conflict, DigestMismatch, InvalidImage, NotFound, SizeLimitExceeded, StoreError,
                              UsageError)
 from rootless.image import reference
-from rootless import streams  # its names are looked up late: hashlib loads on first use
 
 INDEX_VERSION = 1
 DEFAULT_MAX_LAYER_SIZE = 64 << 30  # 64 GiB uncompressed per layer: far above real images
@@ -145,6 +144,7 @@ class Store:
 
     def open_layer(self, diff_id: str):
         """A reader of the layer's uncompressed tar stream, exactly as it was loaded."""
+        from rootless import streams
         meta = self.layer_meta(diff_id)
         if meta.get("blob"):
             from rootless.image.manifest import compression_of
@@ -194,6 +194,7 @@ class Store:
         reproduce the uncompressed stream (see ``storage.tarsplit``). Only a layer that
         overwrote its own files, which a tar-split cannot rebuild, keeps its blob.
         """
+        from rootless import streams
         from rootless.storage import layers
         started = time.monotonic()
         with self.work_dir("layer-") as work:
@@ -251,6 +252,7 @@ class Store:
         to root, who can change our store anyway) and be writable by nobody else. Anything
         else streams.
         """
+        from rootless import streams
         from rootless.storage import layers
         if isinstance(region, streams.Growing):
             # Written by this process into its own downloads directory (mode 0700), and
@@ -293,6 +295,7 @@ class Store:
             os.close(fd)
 
     def _keep_blob(self, open_blob, digest: str, work: str) -> None:
+        from rootless import streams
         tmp = os.path.join(work, "blob")
         with open_blob() as src, streams.BlobSink(tmp) as sink:
             while True:
