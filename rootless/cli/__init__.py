@@ -177,7 +177,7 @@ class Context:
 # Which module registers each top-level command. Only the module of the command being run
 # is imported and registered: building every sub-parser costs start-up time on each call.
 COMMAND_MODULES = {
-    "version": "system", "info": "system", "system": "system",
+    "version": "system", "info": "system", "system": "system", "volume": "volumes",
     "image": "images", "images": "images", "load": "images", "save": "images",
     "import": "images", "tag": "images", "rmi": "images", "history": "images",
     "inspect": "inspect",

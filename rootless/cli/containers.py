@@ -39,7 +39,7 @@ def register(sub, word=None) -> None:
         p = parent.add_parser("rm", **({"aliases": ["remove"]} if parent is csub else {}), help="remove containers")
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
         p.add_argument("-f", "--force", action="store_true", help="force the removal of a running container (uses SIGKILL)")
-        p.add_argument("-v", "--volumes", action="store_true", help="accepted for Docker compatibility")
+        p.add_argument("-v", "--volumes", action="store_true", help="remove the anonymous volumes of the container")
         p.set_defaults(handler=cmd_rm)
     import importlib
     if csub is not None:
@@ -74,6 +74,14 @@ def _create_args(p) -> None:
     p.add_argument("--init", action="store_true", help="run an init as pid 1 that reaps zombies and forwards signals")
     p.add_argument("--stop-signal", default="", help="signal that stops the container (default SIGTERM)")
     p.add_argument("--read-only", action="store_true", help="mount the root file system read-only")
+    p.add_argument("-v", "--volume", action="append", default=[], metavar="[SRC:]DST[:MODE]",
+                   help="bind mount a host path (absolute SRC) or a volume (named SRC, or none)")
+    p.add_argument("--mount", action="append", default=[], metavar="type=bind|volume|tmpfs,...",
+                   help="attach a file system mount (source=, target=, readonly, ...)")
+    p.add_argument("--tmpfs", action="append", default=[], metavar="DST[:OPTIONS]",
+                   help="mount a tmpfs (size=64m, mode=1777, exec, ...)")
+    p.add_argument("--volumes-from", action="append", default=[], metavar="CONTAINER[:ro|rw]",
+                   help="mount the volumes and bind mounts of another container")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths")
     p.add_argument("--cap-add", action="append", default=[], help="add a capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
@@ -138,6 +146,9 @@ def _options(ctx, args):
     if args.log_driver or args.log_opt:
         from rootless.runtime.logopts import parse_log_opts
         log = parse_log_opts(args.log_driver or None, args.log_opt)
+    from rootless.bundle import mounts
+    asked_mounts = mounts.collect(args.volume, args.mount, args.tmpfs) \
+        if (args.volume or args.mount or args.tmpfs) else []
     return CreateOptions(args.image, run, name=args.name, user=args.user, userns=args.userns,
                          storage_driver=args.storage_driver, auto_remove=args.rm,
                          interactive=args.interactive, init=args.init, stop_signal=args.stop_signal,
@@ -145,7 +156,9 @@ def _options(ctx, args):
                          dns_search=tuple(args.dns_search), dns_options=tuple(args.dns_option),
                          restart=args.restart, log=log, detach=getattr(args, "detach", False),
                          ports=ports, publish_all=args.publish_all, expose=expose,
-                         network=network, sysctls=tuple(args.sysctl))
+                         network=network, sysctls=tuple(args.sysctl), mounts=asked_mounts,
+                         asked_mounts=(tuple(args.volume), tuple(args.mount), tuple(args.tmpfs)),
+                         volumes_from=tuple(args.volumes_from))
 
 
 def _create(ctx, args) -> dict:
@@ -265,7 +278,7 @@ def cmd_rm(ctx, args):
     failed = None
     for ref in args.containers:
         try:
-            lifecycle.remove(ctx.paths(), containers.find(ref, _reap(ctx)), force=args.force)
+            lifecycle.remove(ctx.paths(), containers.find(ref, _reap(ctx)), force=args.force, volumes=args.volumes)
             out(ref)
         except RootlessError as e:
             sys.stderr.write("rootless: error: %s\n" % e)

@@ -29,6 +29,10 @@ annotations (all optional; a hand-written bundle needs none of them):
                                 the ID of the container whose user and network
                                 namespaces ``container`` joins (the caller resolves it to
                                 a running pid: ``runtime.network.join``)
+``io.rootless.copyup``          JSON list of ``[destination, volume directory]``: volumes
+                                to fill from the image's content at ``destination`` before
+                                they are mounted, if they are empty (Docker's copy on first
+                                use)
 ==============================  ===========================================================
 
 ``linux.sysctl`` is applied in the container's namespaces before its command runs (keys
@@ -58,6 +62,7 @@ PORTS = "io.rootless.ports"
 EXPOSED = "io.rootless.exposed"
 NETWORK = "io.rootless.network"
 NETWORK_OPTIONS = "io.rootless.network.options"
+COPYUP = "io.rootless.copyup"
 NETWORK_CONTAINER = "io.rootless.network.container"
 STOP_SIGNAL = "org.opencontainers.image.stopSignal"
 
@@ -92,6 +97,7 @@ class Bundle:
         if self.network == "container" and not self.network_container:
             raise RootlessError("config.json: %s is container but %s names no container" % (NETWORK, NETWORK_CONTAINER))
         self.sysctl = linux.get("sysctl") or {}
+        self.copyup = json.loads(self.annotations.get(COPYUP) or "[]")
         # Set by the caller before launch.start for ``container``: fds of the other
         # container's user and network namespaces (runtime.network.join).
         self.join = None

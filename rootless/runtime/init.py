@@ -35,6 +35,8 @@ def main(bundle, chan, rootfs: str, debug=None) -> int:
     spec, proc = bundle.spec, bundle.process
     if spec.get("hostname") and "uts" in bundle.namespaces:
         _socket.sethostname(spec["hostname"])
+    if bundle.copyup:  # before anything covers the image's content at those paths
+        mounts.copy_up(rootfs, bundle.copyup)
     mounts.apply(mounts.plan(spec, rootfs, bundle.dir, strategy.devpts_gid), rootfs, debug)
     cwd = mounts.secure_join(rootfs, proc.get("cwd") or "/")
     if not os.path.isdir(cwd):

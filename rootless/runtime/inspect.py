@@ -70,7 +70,7 @@ def container_json(record: dict, spec: Optional[dict], cdir: str, pid: int = 0,
     }
     if size is not None:
         obj["SizeRw"], obj["SizeRootFs"] = size
-    obj["Mounts"] = []
+    obj["Mounts"] = [_docker_order(m) for m in record.get("mounts") or ()]
     obj["Config"] = config(record, spec)
     mode = network_mode(record, spec)
     obj["NetworkSettings"] = network_settings(mode, network_ports(record, spec, mode),
@@ -141,6 +141,14 @@ def _shm_size(spec: dict) -> int:
     return DEFAULT_SHM
 
 
+MOUNT_KEYS = ("Type", "Name", "Source", "Destination", "Driver", "Mode", "RW", "Propagation")
+
+
+def _docker_order(mount: dict) -> dict:
+    """A Mounts entry with its keys in Docker's order (records are saved sorted)."""
+    return {k: mount[k] for k in MOUNT_KEYS if k in mount}
+
+
 def host_config(record: dict, spec: dict) -> dict:
     """Docker's HostConfig: what the record kept as asked, the rest read from the spec."""
     asked = record.get("host_config") or {}
@@ -162,7 +170,7 @@ def host_config(record: dict, spec: dict) -> dict:
                  ("Ulimits", None), ("CpuCount", 0), ("CpuPercent", 0), ("IOMaximumIOps", 0),
                  ("IOMaximumBandwidth", 0)]
     hc = {
-        "Binds": None,
+        "Binds": asked.get("Binds"),
         "ContainerIDFile": "",
         "LogConfig": {"Type": log.get("driver") or "json-file", "Config": dict(log.get("opts") or {})},
         "NetworkMode": network_mode(record, spec),
@@ -171,7 +179,7 @@ def host_config(record: dict, spec: dict) -> dict:
                           "MaximumRetryCount": restart.get("maximum_retry_count") or 0},
         "AutoRemove": bool(record.get("auto_remove")),
         "VolumeDriver": "",
-        "VolumesFrom": None,
+        "VolumesFrom": asked.get("VolumesFrom"),
         "ConsoleSize": [0, 0],
         "CapAdd": asked.get("CapAdd"),
         "CapDrop": asked.get("CapDrop"),
@@ -197,6 +205,10 @@ def host_config(record: dict, spec: dict) -> dict:
         "Isolation": "",
     }
     hc.update(resources)
+    if asked.get("Mounts"):
+        hc["Mounts"] = asked["Mounts"]
+    if asked.get("Tmpfs"):
+        hc["Tmpfs"] = asked["Tmpfs"]
     hc["MaskedPaths"] = list(linux.get("maskedPaths") or [])
     hc["ReadonlyPaths"] = list(linux.get("readonlyPaths") or [])
     if record.get("init"):

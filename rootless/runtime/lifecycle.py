@@ -121,7 +121,7 @@ def wait_exit(paths, record: dict) -> int:
     return last.get("exit_code") or 0
 
 
-def remove(paths, record: dict, force: bool) -> None:
+def remove(paths, record: dict, force: bool, volumes: bool = False) -> None:
     """``rm``: refuse a running container without ``force``; with it, kill the container,
     wait for its processes to end, and remove it (its owner then leaves the record be)."""
     from rootless.runtime.start import remove as remove_dir
@@ -148,7 +148,7 @@ def remove(paths, record: dict, force: bool) -> None:
     if before["status"] in state.ACTIVE and state.first_process_alive(before):
         _signal(before, signal.SIGKILL)
         _died(before, 10)
-    remove_dir(paths, before)
+    remove_dir(paths, before, volumes=volumes)
 
 
 def cancels_restart(sig: int, configured_stop_signal: str) -> bool:

@@ -202,6 +202,64 @@ def _mask(rootfs: str, path: str) -> None:
         m.mount("/dev/null", target, None, m.MS_BIND)
 
 
+def copy_up(rootfs: str, pairs) -> None:
+    """Fill each empty volume directory of ``pairs`` ([destination, directory]) with the
+    image's content at that destination (Docker's copy on first use): files, directories
+    and symlinks with their modes and, where the id mapping has them, their owners. Read
+    inside the rootfs without following its symlinks (``secure_join``, then lstat only),
+    written only below the volume's directory."""
+    for dest, volume in pairs:
+        src = secure_join(rootfs, dest)
+        try:
+            st = os.lstat(src)
+            if not stat.S_ISDIR(st.st_mode) or os.listdir(volume):
+                continue  # nothing to copy, or used already
+        except FileNotFoundError:
+            continue  # no such path in the image (a missing volume fails at its bind)
+        try:
+            _copy_dir(src, volume, st)
+        except OSError as e:
+            raise RootlessError("filling the volume at %s from the image failed: %s" % (dest, e.strerror or e))
+
+
+def _copy_dir(src: str, dst: str, st) -> None:
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    _owner(dst, st)
+    with os.scandir(src) as it:
+        entries = list(it)
+    for entry in entries:
+        s, d = os.path.join(src, entry.name), os.path.join(dst, entry.name)
+        est = entry.stat(follow_symlinks=False)
+        if stat.S_ISDIR(est.st_mode):
+            os.mkdir(d, 0o700)
+            _copy_dir(s, d, est)
+        elif stat.S_ISLNK(est.st_mode):
+            os.symlink(os.readlink(s), d)
+            _owner(d, est)
+        elif stat.S_ISREG(est.st_mode):
+            fd_in = os.open(s, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                fd_out = os.open(d, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+                try:
+                    while os.sendfile(fd_out, fd_in, None, 1 << 20):
+                        pass
+                    os.fchmod(fd_out, stat.S_IMODE(est.st_mode))
+                finally:
+                    os.close(fd_out)
+            finally:
+                os.close(fd_in)
+            _owner(d, est)
+        # devices, fifos and sockets are not copied (Docker's copy skips them too)
+
+
+def _owner(path: str, st) -> None:
+    try:
+        os.lchown(path, st.st_uid, st.st_gid)
+    except OSError as e:
+        if e.errno not in (errno.EINVAL, errno.EPERM):  # an id the mapping does not have
+            raise
+
+
 def pivot(rootfs: str) -> None:
     """Make ``rootfs`` the root and detach the old one (runc's pivot_root(".", ".") way:
     no directory for the old root is needed, so a read-only rootfs works too)."""

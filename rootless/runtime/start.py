@@ -114,8 +114,9 @@ def finish(containers, record: dict, code: int) -> None:
         remove(containers.paths, current)
 
 
-def remove(paths, record: dict) -> None:
-    """Delete a container's directory. Files its processes made under sub-ids cannot be
+def remove(paths, record: dict, volumes: bool = False) -> None:
+    """Delete a container's directory, and its anonymous volumes with ``volumes`` (``rm
+    -v``) or ``--rm`` (as Docker). Files its processes made under sub-ids cannot be
     removed by you directly; those are removed from inside a user namespace with the
     container's mapping."""
     containers = state.Containers(paths)
@@ -128,6 +129,24 @@ def remove(paths, record: dict) -> None:
         _remove(containers, record, cdir, trash)
     finally:
         os.close(held)
+    if record.get("anonymous_volumes") and (volumes or record.get("auto_remove")):
+        remove_volumes(paths, record["anonymous_volumes"])
+
+
+def remove_volumes(paths, names) -> None:
+    """Remove a removed container's anonymous volumes that no other container mounts (a
+    ``--volumes-from`` of it may still)."""
+    from rootless.errors import NotFound
+    from rootless.storage.volumes import Volumes
+    volumes = Volumes(paths)
+    users = volumes.users(state.Containers(paths).all())
+    for name in names:
+        if users.get(name):
+            continue
+        try:
+            volumes.remove(name, [])
+        except NotFound:
+            pass
 
 
 def _remove(containers, record: dict, cdir: str, trash: str) -> None:

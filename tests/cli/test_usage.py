@@ -107,11 +107,11 @@ def test_long_flags_are_never_abbreviated(rl):
 
 def test_docker_flags_rootless_lacks_say_so(rl):
     run = " (see 'rootless run --help')"
-    assert refused(rl, "run", "--volume", "/x:/y", "busybox") == "--volume is not supported yet" + run
-    assert refused(rl, "run", "--volume=/x:/y", "busybox") == "--volume is not supported yet" + run
-    assert refused(rl, "run", "-v", "/x:/y", "busybox") == "-v (--volume) is not supported yet" + run
-    assert refused(rl, "container", "create", "--mount", "type=tmpfs,dst=/t", "busybox") == \
-        "--mount is not supported yet (see 'rootless container create --help')"
+    assert refused(rl, "run", "--device", "/dev/fuse", "busybox") == "--device is not supported yet" + run
+    assert refused(rl, "run", "--device=/dev/fuse", "busybox") == "--device is not supported yet" + run
+    assert refused(rl, "run", "-m", "1g", "busybox") == "-m (--memory) is not supported yet" + run
+    assert refused(rl, "container", "create", "--shm-size", "1g", "busybox") == \
+        "--shm-size is not supported yet (see 'rootless container create --help')"
     assert refused(rl, "-H", "tcp://x", "ps") == "-H (--host) is not supported yet (see 'rootless --help')"
     assert refused(rl, "pull", "--disable-content-trust", "x") == \
         "--disable-content-trust is not supported yet (see 'rootless pull --help')"
