@@ -33,7 +33,7 @@ class CreateOptions:
                  dns_search: Tuple[str, ...] = (), dns_options: Tuple[str, ...] = (),
                  restart: str = "", log: Optional[dict] = None, detach: bool = False,
                  ports: tuple = (), publish_all: bool = False, expose: tuple = (),
-                 network=None, sysctls: Tuple[str, ...] = (), mounts=(), asked_mounts=((), (), ()),
+                 network=None, sysctls: Tuple[str, ...] = (), mounts=(), asked_mounts=((), (), (), ()),
                  volumes_from: Tuple[str, ...] = ()):
         self.image, self.run, self.name, self.user = image, run, name, user
         self.userns, self.storage_driver, self.auto_remove = userns, storage_driver, auto_remove

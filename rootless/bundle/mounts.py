@@ -233,10 +233,62 @@ def _mode(text: str, raw: str) -> str:
     return "%o" % int(text, 8)
 
 
-def collect(volumes=(), mount_specs=(), tmpfs=(), cwd: Optional[str] = None) -> List[Mount]:
-    """Every asked mount, checked for duplicate targets (Docker's message)."""
+def parse_device(raw: str) -> Mount:
+    """One ``--device HOST[:CTR][:PERMISSIONS]`` (Docker's spelling): a bind of the host's
+    device node (or of a directory of them) the user can open. The permissions of a device
+    cgroup (``r``, ``w``, ``m``) cannot be applied without one: ``rwm`` (the default) and
+    ``rw`` are taken; a narrower set is refused rather than not enforced."""
+    parts = raw.split(":")
+    if len(parts) > 3 or not parts[0]:
+        raise UsageError("bad format for --device: %s (use HOST[:CONTAINER][:PERMISSIONS])" % raw)
+    host = parts[0]
+    target, perms = host, "rwm"
+    if len(parts) == 2:
+        if parts[1] and set(parts[1]) <= set("rwm") and not parts[1].startswith("/"):
+            perms = parts[1]
+        else:
+            target = parts[1]
+    elif len(parts) == 3:
+        target, perms = parts[1], parts[2]
+    if not perms or not set(perms) <= set("rwm"):
+        raise UsageError("invalid device mode: %s (r, w and m)" % perms)
+    if not {"r", "w"} <= set(perms):
+        raise UsageError("--device %s: permissions %r need a device cgroup, which rootless cannot set up; "
+                         "use rw (the node's own mode still applies)" % (raw, perms))
+    if not host.startswith("/"):
+        raise UsageError("--device %s: the host path must be absolute" % raw)
+    return Mount("device", os.path.normpath(host), _target("bind", target, raw), options=[perms], given=raw)
+
+
+def check_devices(devices: List[Mount]) -> None:
+    """At create: each host device exists, is a device node (or a directory of them), and
+    the user may open it for reading and writing, else Docker's message and the reason."""
+    import stat
+    for d in devices:
+        try:
+            st = os.stat(d.source)
+        except OSError as e:
+            raise UsageError("error gathering device information while adding custom device \"%s\": %s"
+                             % (d.source, (e.strerror or str(e)).lower()))
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            raise UsageError("error gathering device information while adding custom device \"%s\": not a "
+                             "device node" % d.source)
+        if not os.access(d.source, os.R_OK | os.W_OK):
+            import grp
+            import pwd
+            try:
+                owner = "%s:%s" % (pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name)
+            except KeyError:
+                owner = "%d:%d" % (st.st_uid, st.st_gid)
+            raise UsageError("--device %s: you cannot open it for reading and writing (mode %s, owner %s): "
+                             "its owner must give your user or group access" % (d.source, stat.filemode(st.st_mode),
+                                                                               owner))
+
+
+def collect(volumes=(), mount_specs=(), tmpfs=(), cwd: Optional[str] = None, devices=()) -> List[Mount]:
+    """Every asked mount (``--device``'s too), checked for duplicate targets (Docker's message)."""
     mounts = [parse_volume(v, cwd) for v in volumes] + [parse_mount(m) for m in mount_specs] + \
-             [parse_tmpfs(t) for t in tmpfs]
+             [parse_tmpfs(t) for t in tmpfs] + [parse_device(d) for d in devices]
     seen = set()
     for m in mounts:
         if m.target in seen:
@@ -246,7 +298,9 @@ def collect(volumes=(), mount_specs=(), tmpfs=(), cwd: Optional[str] = None) -> 
 
 
 def check_sources(mounts: List[Mount]) -> None:
-    """At create: every bind source exists (nothing is made on the host)."""
+    """At create: every bind source exists (nothing is made on the host), every device
+    can be opened."""
+    check_devices([m for m in mounts if m.kind == "device"])
     for m in mounts:
         if m.kind == "bind" and not os.path.exists(m.source):
             raise UsageError("invalid mount config for type \"bind\": bind source path does not exist: %s"
@@ -259,6 +313,10 @@ def entries(mounts: List[Mount], volume_dirs: Optional[Dict[int, str]] = None) -
     of each volume mount (by its index in ``mounts``)."""
     out = []
     for i, m in sorted(enumerate(mounts), key=lambda pair: pair[1].target.count("/")):
+        if m.kind == "device":
+            out.append({"destination": m.target, "type": "bind", "source": m.source,
+                        "options": ["rbind" if os.path.isdir(m.source) else "bind", "rw"]})
+            continue
         if m.kind == "tmpfs":
             options = [o for o in TMPFS_DEFAULTS if not _overridden(o, m.options)]
             options += [o for o in m.options if o not in ("exec", "suid", "dev")]
@@ -287,6 +345,8 @@ def inspect_mounts(mounts: List[Mount], volume_dirs: Optional[Dict[int, str]] = 
     in HostConfig.Tmpfs only, as Docker does; one of --mount is listed here)."""
     out = []
     for i, m in enumerate(mounts):
+        if m.kind == "device":
+            continue  # HostConfig.Devices
         if m.kind == "tmpfs":
             if m.given.startswith("/"):
                 continue  # --tmpfs
@@ -311,12 +371,14 @@ def _mode_text(m: Mount) -> str:
     return parts[2] if len(parts) == 3 else ""
 
 
-def host_config(volumes=(), mount_specs=(), tmpfs=()) -> dict:
-    """HostConfig's Binds, Mounts and Tmpfs, as Docker keeps what was asked."""
+def host_config(volumes=(), mount_specs=(), tmpfs=(), devices=()) -> dict:
+    """HostConfig's Binds, Mounts, Tmpfs and Devices, as Docker keeps what was asked."""
     return {
         "Binds": list(volumes) or None,
         "Mounts": [_mount_json(parse_mount(m)) for m in mount_specs] or None,
         "Tmpfs": {t.partition(":")[0]: t.partition(":")[2] for t in tmpfs} or None,
+        "Devices": [{"PathOnHost": d.source, "PathInContainer": d.target, "CgroupPermissions": d.options[0]}
+                    for d in map(parse_device, devices)],
     }
 
 

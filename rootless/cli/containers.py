@@ -82,6 +82,8 @@ def _create_args(p) -> None:
                    help="mount a tmpfs (size=64m, mode=1777, exec, ...)")
     p.add_argument("--volumes-from", action="append", default=[], metavar="CONTAINER[:ro|rw]",
                    help="mount the volumes and bind mounts of another container")
+    p.add_argument("--device", action="append", default=[], metavar="HOST[:CONTAINER][:rw]",
+                   help="add a host device the user can open (e.g. /dev/fuse)")
     p.add_argument("--privileged", action="store_true", help="all capabilities, no masked paths")
     p.add_argument("--cap-add", action="append", default=[], help="add a capability")
     p.add_argument("--cap-drop", action="append", default=[], help="drop a capability")
@@ -147,8 +149,8 @@ def _options(ctx, args):
         from rootless.runtime.logopts import parse_log_opts
         log = parse_log_opts(args.log_driver or None, args.log_opt)
     from rootless.bundle import mounts
-    asked_mounts = mounts.collect(args.volume, args.mount, args.tmpfs) \
-        if (args.volume or args.mount or args.tmpfs) else []
+    asked_mounts = mounts.collect(args.volume, args.mount, args.tmpfs, devices=args.device) \
+        if (args.volume or args.mount or args.tmpfs or args.device) else []
     return CreateOptions(args.image, run, name=args.name, user=args.user, userns=args.userns,
                          storage_driver=args.storage_driver, auto_remove=args.rm,
                          interactive=args.interactive, init=args.init, stop_signal=args.stop_signal,
@@ -157,7 +159,8 @@ def _options(ctx, args):
                          restart=args.restart, log=log, detach=getattr(args, "detach", False),
                          ports=ports, publish_all=args.publish_all, expose=expose,
                          network=network, sysctls=tuple(args.sysctl), mounts=asked_mounts,
-                         asked_mounts=(tuple(args.volume), tuple(args.mount), tuple(args.tmpfs)),
+                         asked_mounts=(tuple(args.volume), tuple(args.mount), tuple(args.tmpfs),
+                                       tuple(args.device)),
                          volumes_from=tuple(args.volumes_from))
 
 

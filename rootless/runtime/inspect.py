@@ -209,6 +209,8 @@ def host_config(record: dict, spec: dict) -> dict:
         hc["Mounts"] = asked["Mounts"]
     if asked.get("Tmpfs"):
         hc["Tmpfs"] = asked["Tmpfs"]
+    if asked.get("Devices"):
+        hc["Devices"] = asked["Devices"]
     hc["MaskedPaths"] = list(linux.get("maskedPaths") or [])
     hc["ReadonlyPaths"] = list(linux.get("readonlyPaths") or [])
     if record.get("init"):

@@ -107,8 +107,8 @@ def test_long_flags_are_never_abbreviated(rl):
 
 def test_docker_flags_rootless_lacks_say_so(rl):
     run = " (see 'rootless run --help')"
-    assert refused(rl, "run", "--device", "/dev/fuse", "busybox") == "--device is not supported yet" + run
-    assert refused(rl, "run", "--device=/dev/fuse", "busybox") == "--device is not supported yet" + run
+    assert refused(rl, "run", "--ulimit", "nofile=10", "busybox") == "--ulimit is not supported yet" + run
+    assert refused(rl, "run", "--ulimit=nofile=10", "busybox") == "--ulimit is not supported yet" + run
     assert refused(rl, "run", "-m", "1g", "busybox") == "-m (--memory) is not supported yet" + run
     assert refused(rl, "container", "create", "--shm-size", "1g", "busybox") == \
         "--shm-size is not supported yet (see 'rootless container create --help')"

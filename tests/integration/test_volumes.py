@@ -245,7 +245,29 @@ def test_volume_commands(vrl):
     assert vrl("volume", "rm", "-f", "nope").returncode == 0
 
 
+def test_devices_the_user_can_open(vrl):
+    assert os.access("/dev/fuse", os.R_OK | os.W_OK), "CI opens /dev/fuse to all users (setup-test-users)"
+    out = run(vrl, "--device", "/dev/fuse", "--device", "/dev/fuse:/dev/other:rw", "busybox", "sh", "-c",
+              "test -c /dev/fuse && exec 3<>/dev/fuse && ls -l /dev/other | cut -c1").stdout
+    assert out == b"c\n"
+    assert run(vrl, "busybox", "test", "-e", "/dev/fuse", check=False).returncode == 1  # not without
+    cid = vrl.out("create", "--device", "/dev/fuse", "busybox", "true").strip()
+    assert json.loads(vrl.out("inspect", cid))[0]["HostConfig"]["Devices"] == [
+        {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"}]
+    vrl("rm", cid)
+    # A device the user may not open: refused at create, with the reason.
+    closed = next((p for p in ("/dev/kvm", "/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/mem")
+                   if os.path.exists(p) and not os.access(p, os.R_OK | os.W_OK)), None)
+    assert closed, "no root-only device node on this host"
+    proc = run(vrl, "--device", closed, "busybox", "true", check=False)
+    assert proc.returncode == 125 and b"you cannot open it for reading and writing" in proc.stderr
+    assert proc.stderr.count(b"\n") == 1 and vrl.out("ps", "-a", "-q") == ""
+
+
 @pytest.mark.parametrize("flags, message", [
+    (["--device", "/dev/no-such-device"], 'adding custom device "/dev/no-such-device": no such file'),
+    (["--device", "/dev/fuse:r"], "permissions 'r' need a device cgroup"),
+    (["--device", "/etc/passwd"], "not a device node"),
     (["-v", "/no/such/dir:/x"], "bind source path does not exist: /no/such/dir"),
     (["-v", "/tmp:relative"], "mount path must be absolute"),
     (["-v", "/tmp:/"], "destination can't be '/'"),
