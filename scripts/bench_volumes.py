@@ -1,0 +1,107 @@
+"""The volume scenario of scripts/bench: s13, a build-like workload through a bind mount;
+`--only s13`.
+
+A module of its own (imported by scripts/bench), as bench_targets.py is. The workload is
+the same command everywhere: the same static busybox (on the host, Debian's
+busybox-static; in the containers, the busybox image made from that package) unpacks the
+Debian image's big layer (164 MB, 8,727 entries) into a fresh directory, then checksums
+every file in it (sha256sum through find | xargs), restoring no owners (``tar -o``: root
+in a container would chown every entry, the user on the host cannot). Like with like:
+
+- host:     the command itself, as rltest, in the work dir.
+- rootless: `rootless run --rm --network host -v W:W busybox sh -c COMMAND`.
+- podman:   `podman run --rm --network host -v W:W busybox sh -c COMMAND`.
+
+The same user, the same file system (the work dir, ext4 here: both containers write
+through their bind mount to it), the same network mode, overlay storage on both. Each
+run's output directory is renamed aside before the next (deleting 9,000 files before a
+timed run makes ext4 slow at random here: see Bench.aside), and rounds interleave the
+three, so every row saw the same load.
+"""
+
+import os
+
+from bench_targets import _stores
+
+BIND_TO_HOST = 1.1
+# tar -o: no owners restored. As root (container root is root of its user namespace) tar
+# would chown each of the 8,727 entries, which the host's tar, run as the user, does not:
+# -o makes both do the same work.
+WORKLOAD = ('set -e; mkdir "$1"; busybox tar -xof "$2" -C "$1"; cd "$1"; '
+            'busybox find . -type f -print0 | busybox xargs -0 busybox sha256sum > /dev/null')
+
+
+def s13_bind(b, rounds=3, runs=6):
+    root, rl, pod = _stores(b, "s13")
+    work = b.user_dir("s13", "work")
+    out = os.path.join(work, "out")
+    layer = b.layer["path"]
+    shell = ["sh", "-c", WORKLOAD, "sh", out, layer]
+    host = ["/bin/busybox"] + shell
+    mount = ["-v", "%s:%s" % (b.w, b.w)]  # the layer and the output, at the same paths inside
+    run_rl = rl + ["run", "--rm", "--network", "host", "--storage-driver", "overlay"] + mount + ["busybox"] + shell
+    run_pod = pod + ["run", "--rm", "--network", "host"] + mount + ["busybox"] + shell
+    prep = b.aside(out)
+    for argv in (host, run_rl, run_pod):
+        b.as_user(["bash", "-c", prep])
+        b.check_once(argv)
+    cmds = [("host: busybox tar -x, sha256sum", host, prep),
+            ("rootless run -v (bind mount)", run_rl, prep),
+            ("podman run -v (bind mount)", run_pod, prep)]
+    return {"results": b.hyperfine("s13-bind", cmds, warmup=1, runs=runs, rounds=rounds),
+            "fs": b.describe_fs(work), "layer": b.layer}
+
+
+def _ratios(s13):
+    host, rl, pod = s13["results"]
+    return host, rl, pod, rl["median"] / host["median"], rl["median"] / pod["median"]
+
+
+def _verdict(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def summary(b, add, ms):
+    s13 = b.sections.get("s13")
+    if not s13:
+        return
+    host, rl, pod, to_host, to_pod = _ratios(s13)
+    add("- **bind-mount workload (s13, untar + sha256sum of the Debian layer through `-v`): %s vs %s (host) "
+        "and %s (podman): rootless/host = %.2f (target ≤ %.1f: %s), rootless/podman = %.2f (target ≤ 1: %s)** "
+        "(medians)." % (ms(rl["median"]), ms(host["median"]), ms(pod["median"]), to_host, BIND_TO_HOST,
+                        _verdict(to_host <= BIND_TO_HOST), to_pod, _verdict(to_pod <= 1)))
+
+
+def section(b, add, timing_cells, cmdline):
+    s13 = b.sections.get("s13")
+    if not s13:
+        return
+    host, rl, pod, to_host, to_pod = _ratios(s13)
+    add("## 11. A build-like workload through a bind mount (bench_volumes.py, s13)")
+    add("")
+    add("The same static busybox unpacks the Debian image's big layer (%s, %d entries) into a fresh "
+        "directory of the work dir and checksums every file in it: on the host, and in each tool's "
+        "container through `-v WORKDIR:WORKDIR` (`--network host` on both, overlay storage on both). "
+        "Work dir: %s; each run's output renamed aside before the next; rounds interleaved; load average "
+        "%s at the start." % (_mb(s13["layer"].get("bytes")), s13["layer"].get("entries", 0), s13["fs"],
+                              s13["loadavg"]))
+    add("")
+    add("| command | mean ± σ | median | min | CPU user / system (mean) | vs host | vs podman |")
+    add("|---|---|---|---|---|---|---|")
+    for r in (host, rl, pod):
+        mean, med, mn = timing_cells(r)
+        add("| %s | %s | %s | %s | %.2f s / %.2f s | %.2f | %.2f |"
+            % (r["label"], mean, med, mn, r["user"], r["system"], r["median"] / host["median"],
+               r["median"] / pod["median"]))
+    add("")
+    add("Targets: rootless/host %.2f (≤ %.1f: %s), rootless/podman %.2f (≤ 1: %s)."
+        % (to_host, BIND_TO_HOST, _verdict(to_host <= BIND_TO_HOST), to_pod, _verdict(to_pod <= 1)))
+    add("")
+    for r in (host, rl, pod):
+        add("- %s: %s" % (r["label"], cmdline(r["argv"], b.w)))
+    add("- before each run: `%s`" % s13["results"][0]["prepare"])
+    add("")
+
+
+def _mb(size):
+    return "%.0f MB" % (size / 1e6) if size else "?"
