@@ -25,6 +25,17 @@ def register(sub) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="show every image")
     p.add_argument("--format", help="table, json, or a Go-like template")
     p.set_defaults(handler=cmd_df)
+    p = system.add_parser("prune", help="remove unused data: stopped containers, unused images, "
+                          "partial downloads, abandoned work (and anonymous volumes with --volumes)")
+    p.add_argument("-a", "--all", action="store_true", help="remove all unused images, not just dangling ones")
+    p.add_argument("--volumes", action="store_true", help="prune anonymous volumes")
+    p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE", help="label=..., until=...")
+    p.add_argument("-f", "--force", action="store_true", help="do not prompt for confirmation")
+    p.set_defaults(handler=cmd_prune)
+    p = system.add_parser("check", help="check the storage root (read-only unless --repair)")
+    p.add_argument("--repair", action="store_true", help="remove what is provably unused: orphan layers and "
+                   "blobs, abandoned work in tmp/")
+    p.set_defaults(handler=cmd_check)
 
 
 def _machine() -> str:
@@ -265,11 +276,39 @@ def disk_usage(store) -> list:
     reclaim = total - sum(sizes[d] for d in active_layers)
     pct = " (%d%%)" % (100 * reclaim // total) if total else ""
     zero = {"TotalCount": 0, "Active": 0, "Size": "0B", "Reclaimable": "0B"}
-    return [
-        {"Type": "Images", "TotalCount": len(images), "Active": len([r for r in images if r.id in used]),
-         "Size": human_size(total), "Reclaimable": human_size(reclaim) + pct},
-        dict(zero, Type="Containers"), dict(zero, Type="Local Volumes"), dict(zero, Type="Build Cache"),
-    ]
+    rows = [{"Type": "Images", "TotalCount": len(images), "Active": len([r for r in images if r.id in used]),
+             "Size": human_size(total), "Reclaimable": human_size(reclaim) + pct}]
+    from rootless.runtime import state
+    from rootless.storage.volumes import Volumes
+    paths = store.paths
+    records = state.Containers(paths).all()
+    sizes = _writable_size(paths)
+    active = [r for r in records if r["status"] in state.ACTIVE]
+    csize = {r["id"]: sizes(r) for r in records}
+    ctotal = sum(csize.values())
+    creclaim = sum(csize[r["id"]] for r in records if r not in active)
+    rows.append({"Type": "Containers", "TotalCount": len(records), "Active": len(active), "Size": human_size(ctotal),
+                 "Reclaimable": human_size(creclaim) + (" (%d%%)" % (100 * creclaim // ctotal) if ctotal else "")})
+    volumes = Volumes(paths)
+    users = volumes.users(records)
+    vsize = {v["Name"]: _tree_size(volumes.dir(v["Name"])) for v in volumes.all()}
+    vtotal = sum(vsize.values())
+    vreclaim = sum(s for name, s in vsize.items() if not users.get(name))
+    rows.append({"Type": "Local Volumes", "TotalCount": len(vsize), "Active": len([n for n in vsize if users.get(n)]),
+                 "Size": human_size(vtotal),
+                 "Reclaimable": human_size(vreclaim) + (" (%d%%)" % (100 * vreclaim // vtotal) if vtotal else "")})
+    rows.append(dict(zero, Type="Build Cache"))
+    # Ours, shown when they hold anything: what `system prune` frees besides Docker's four.
+    for kind, directory in (("Partial Downloads", paths.downloads), ("Abandoned Work", paths.tmp)):
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            names = []
+        size = sum(_tree_size(os.path.join(directory, n)) for n in names)
+        if names and size:
+            rows.append({"Type": kind, "TotalCount": len(names), "Active": 0, "Size": human_size(size),
+                         "Reclaimable": human_size(size)})
+    return rows
 
 
 def cmd_df(ctx, args):
@@ -277,6 +316,127 @@ def cmd_df(ctx, args):
     out(_fmt().emit(rows, args.format, [("TYPE", "Type"), ("TOTAL", "TotalCount"), ("ACTIVE", "Active"),
                                      ("SIZE", "Size"), ("RECLAIMABLE", "Reclaimable")]))
     return 0
+
+
+def cmd_prune(ctx, args):
+    """Docker's system prune: stopped containers, then dangling (or, -a, unused) images, then
+    with --volumes the unused anonymous volumes; and ours: partial downloads and abandoned
+    work under the GC lock (so that no pull is resuming them meanwhile)."""
+    from rootless.errors import Conflict
+    from rootless.streams import human_size
+    if not args.force and sys.stdin.isatty():
+        items = ["all stopped containers", "all %s" % ("images without at least one container associated "
+                 "to them" if args.all else "dangling images"), "partial downloads and abandoned work"]
+        if args.volumes:
+            items.insert(1, "all anonymous volumes not used by at least one container")
+        sys.stderr.write("WARNING! This will remove:\n%s\nAre you sure you want to continue? [y/N] "
+                         % "".join("  - %s\n" % i for i in items))
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    from rootless import filters as filt
+    from rootless.cli.images import container_usage
+    from rootless.runtime import prune as cprune
+    from rootless.runtime.start import remove
+    paths = ctx.paths()
+    filters = filt.parse(args.filter) if args.filter else {}
+    cfilters = {k: v for k, v in filters.items() if k in cprune.ACCEPTED}
+    removed, reclaimed, failed = cprune.prune(paths, cfilters, _writable_size(paths),
+                                              reap=lambda record: remove(paths, record))
+    if removed:
+        out("Deleted Containers:\n" + "\n".join(removed) + "\n")
+    if args.volumes:
+        from rootless.storage.volumes import ANONYMOUS_LABEL, Volumes
+        from rootless.runtime import state
+        volumes = Volumes(paths)
+        used = volumes.users(state.Containers(paths).all())
+        gone = []
+        for record in volumes.all():
+            if used.get(record["Name"]) or not (record.get("Anonymous") or ANONYMOUS_LABEL in (record.get("Labels") or {})):
+                continue
+            reclaimed += _tree_size(volumes.dir(record["Name"]))
+            volumes.remove(record["Name"], [])
+            gone.append(record["Name"])
+        if gone:
+            out("Deleted Volumes:\n" + "\n".join(gone) + "\n")
+    store = ctx.store()
+    usage = container_usage(paths)
+    lines = []
+    for rec in store.images():
+        if rec.id in usage.images() or (rec.repo_tags and not args.all):
+            continue
+        lines.extend(store.remove(rec.id, force=True, usage=usage, collect=False))
+    gc = store.lock("gc.lock", shared=False, blocking=False)
+    if not gc.acquire():
+        raise Conflict("a load or pull is under way: prune again when it has finished")
+    try:
+        reclaimed += _clear(paths.downloads)
+    finally:
+        gc.release()
+    freed = store.collect_garbage()
+    if lines:
+        out("Deleted Images:\n" + "\n".join(l[0].lower() + l[1:] for l in lines) + "\n")
+    for line in failed:
+        sys.stderr.write("rootless: error: %s\n" % line)
+    out("Total reclaimed space: %s" % human_size(reclaimed + freed["bytes"]))
+    return 1 if failed else 0
+
+
+def _clear(directory: str) -> int:
+    """Remove everything in ``directory``; the bytes it held."""
+    from rootless import fsutil
+    total = 0
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        path = os.path.join(directory, name)
+        total += _tree_size(path)
+        fsutil.remove_tree(path)
+    return total
+
+
+def _tree_size(path: str) -> int:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    if not os.path.isdir(path) or os.path.islink(path):
+        return st.st_blocks * 512
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def _writable_size(paths):
+    from rootless.runtime import state
+    containers = state.Containers(paths)
+    return lambda record: _tree_size(os.path.join(containers.dir(record["id"]), "upper")) + \
+        _tree_size(os.path.join(containers.dir(record["id"]), "rootfs"))
+
+
+def cmd_check(ctx, args):
+    from rootless.image import check
+    from rootless.runtime import state
+    from rootless.storage.volumes import Volumes
+    store = ctx.store()
+    paths = ctx.paths()
+    if args.repair:
+        removed = check.repair(store)
+        out("Removed: %d layer(s), %d blob(s), %d abandoned work dir(s)" % (removed["layers"], removed["blobs"],
+                                                                          removed["work"]))
+    problems, notes = check.check(store, state.Containers(paths).all(), Volumes(paths))
+    for line in notes:
+        out("note: " + line)
+    for line in problems:
+        out("problem: " + line)
+    out("%d problem(s) found in %s" % (len(problems), paths.root) if problems else "no problems found in %s" % paths.root)
+    return 1 if problems else 0
 
 
 def _fmt():
