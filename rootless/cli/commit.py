@@ -84,7 +84,9 @@ def cmd_commit(ctx, args):
     created_by = " ".join(config.get("Cmd") or [])
     config = commit.apply_changes(config, args.change)
     store.ensure()
-    with store.writing(), store.work_dir("commit-") as work:
+    from rootless import space
+    with space.for_store(ctx.paths().root, "committing %s" % record["name"]), \
+            store.writing(), store.work_dir("commit-") as work:
         tar = os.path.join(work.path, "layer.tar")
         with processes.Paused(_running_pids(record) if args.pause else []):
             count, size = changes.export_layer(cdir, _layers(store, record), tar)

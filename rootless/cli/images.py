@@ -2,6 +2,7 @@
 ``image inspect`` (which cli.inspect prints)."""
 
 import json
+import os
 import sys
 import time
 
@@ -162,8 +163,11 @@ def _layer_limit(args):
 
 
 def cmd_load(ctx, args):
+    from rootless import space
     from rootless.image import archive
-    lines = archive.load(ctx.store(max_layer_size=_layer_limit(args)), args.input)
+    needed = os.path.getsize(args.input) if args.input and os.path.isfile(args.input) else None
+    with space.for_store(ctx.paths().root, "loading %s" % (args.input or "stdin"), needed):
+        lines = archive.load(ctx.store(max_layer_size=_layer_limit(args)), args.input)
     if not args.quiet:
         out("\n".join(lines))
     return 0
@@ -194,8 +198,11 @@ def _import(sub, isub):
 
 
 def cmd_import(ctx, args):
+    from rootless import space
     from rootless.image import archive
-    out(archive.import_tarball(ctx.store(max_layer_size=_layer_limit(args)), args.file, args.name, args.message))
+    needed = os.path.getsize(args.file) if args.file != "-" and os.path.isfile(args.file) else None
+    with space.for_store(ctx.paths().root, "importing %s" % args.file, needed):
+        out(archive.import_tarball(ctx.store(max_layer_size=_layer_limit(args)), args.file, args.name, args.message))
     return 0
 
 

@@ -52,8 +52,10 @@ def cmd_pull(ctx, args):
     from rootless.image.pull import pull
     if args.all_tags:
         raise UsageError("pull --all-tags is not supported; pull the tags you need one by one")
-    pull(ctx.store(), args.name, platform=args.platform, tls_verify=_tls_verify(args.tls_verify),
-         cert_dir=args.cert_dir, quiet=args.quiet, debug=ctx.log if ctx.debug else None)
+    from rootless import space
+    with space.for_store(ctx.paths().root, "pulling %s" % args.name):
+        pull(ctx.store(), args.name, platform=args.platform, tls_verify=_tls_verify(args.tls_verify),
+             cert_dir=args.cert_dir, quiet=args.quiet, debug=ctx.log if ctx.debug else None)
     return 0
 
 

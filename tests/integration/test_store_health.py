@@ -120,3 +120,28 @@ def test_system_prune_removes_what_is_unused(tmp_path, test_images):
     assert rl.out("images", "-q") != ""  # tagged images stay without -a
     rl("system", "prune", "-f", "-a")
     assert rl.out("images", "-q") == ""
+
+
+SMALL = "/var/tmp/rootless-small"  # a 24 MiB tmpfs that .ci/run mounts for the users
+
+
+def test_a_full_disk_during_load_is_one_clear_error_and_lists_nothing(test_images):
+    need(os.path.ismount(SMALL) and os.access(SMALL, os.W_OK),
+         "a small tmpfs the test users can write at %s (bash .ci/run mounts it)" % SMALL)
+    import uuid
+    rl = Rootless(os.path.join(SMALL, "%s-%s" % (os.getuid(), uuid.uuid4().hex[:8])))
+    try:
+        proc = rl("load", "-i", os.path.join(test_images, DEBIAN), check=False)
+        err = proc.stderr.decode()
+        assert proc.returncode == 125 and err.count("\n") == 1, err
+        assert err.startswith("rootless: error: no space left on device under %s while loading " % rl.root), err
+        import re
+        size = re.search(r"\(([0-9.]+)([kMG]?B) free there, about ([0-9.]+)MB needed\)", err)
+        assert size and float(size.group(3)) * 1e6 >= os.path.getsize(os.path.join(test_images, DEBIAN)) * 0.99, err
+        assert "--root" in err, err
+        assert rl.out("images", "-q") == ""
+        assert rl.out("system", "check").endswith("no problems found in %s\n" % rl.root)
+    finally:
+        rl("system", "reset", "--force", check=False)
+        import shutil
+        shutil.rmtree(rl.root, ignore_errors=True)
