@@ -312,10 +312,72 @@ def disk_usage(store) -> list:
 
 
 def cmd_df(ctx, args):
+    if args.verbose and not args.format:
+        out(verbose_usage(ctx.store()))
+        return 0
     rows = disk_usage(ctx.store())
     out(_fmt().emit(rows, args.format, [("TYPE", "Type"), ("TOTAL", "TotalCount"), ("ACTIVE", "Active"),
                                      ("SIZE", "Size"), ("RECLAIMABLE", "Reclaimable")]))
     return 0
+
+
+def verbose_usage(store) -> str:
+    """``system df -v``: Docker's four listings (images, containers, local volumes, build
+    cache), then ours when they hold anything."""
+    from rootless.cli import format as fmt
+    from rootless.runtime import state
+    from rootless.storage.volumes import Volumes
+    from rootless.streams import human_size
+    paths = store.paths
+    records = state.Containers(paths).all()
+    images = store.images() if os.path.exists(paths.images_index) else []
+    sizes, count = {}, {}
+    for rec in images:
+        for d in rec.layers:
+            if d not in sizes:
+                meta = store.layer_info(d)
+                sizes[d] = meta.content_size if meta else 0
+            count[d] = count.get(d, 0) + 1
+    per_image = {}
+    for r in records:
+        per_image[r.get("image_id")] = per_image.get(r.get("image_id"), 0) + 1
+    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"]]
+    for rec in images:
+        total = sum(sizes[d] for d in rec.layers)
+        shared = sum(sizes[d] for d in rec.layers if count[d] > 1)
+        from rootless.image.reference import familiar
+        for tag in rec.repo_tags or ["<none>:<none>"]:
+            repo, _, name = (familiar(tag) if rec.repo_tags else tag).rpartition(":")
+            created = fmt.since(rec.created) if getattr(rec, "created", None) else ""
+            rows.append([repo, name, rec.id[7:19], created, human_size(total), human_size(shared),
+                         human_size(total - shared), str(per_image.get(rec.id, 0))])
+    text = ["Images space usage:", "", fmt.table(rows), ""]
+    volumes = Volumes(paths)
+    users = volumes.users(records)
+    size_of = _writable_size(paths)
+    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"]]
+    for r in records:
+        local = sum(1 for m in r.get("mounts") or () if m.get("Type") == "volume")
+        command = " ".join(r.get("command") or [])
+        rows.append([r["id"][:12], r.get("image", ""), fmt.go_quote(fmt.ellipsis(command, 20)), str(local),
+                     human_size(size_of(r)), _ago(r.get("created")),
+                     r["status"], r["name"]])
+    text += ["Containers space usage:", "", fmt.table(rows), ""]
+    rows = [["VOLUME NAME", "LINKS", "SIZE"]]
+    for v in volumes.all():
+        rows.append([v["Name"], str(len(users.get(v["Name"], []))), human_size(_tree_size(volumes.dir(v["Name"])))])
+    text += ["Local Volumes space usage:", "", fmt.table(rows), "", "Build cache usage: 0B"]
+    for kind, directory in (("Partial downloads", paths.downloads), ("Abandoned work", paths.tmp)):
+        size = _tree_size(directory) if os.path.isdir(directory) else 0
+        if size:
+            text += ["", "%s (%s): %s" % (kind, directory, human_size(size))]
+    return "\n".join(text)
+
+
+def _ago(epoch) -> str:
+    import time
+    from rootless.units import human_duration
+    return human_duration(time.time() - epoch) + " ago" if epoch else ""
 
 
 def cmd_prune(ctx, args):

@@ -145,3 +145,22 @@ def test_a_full_disk_during_load_is_one_clear_error_and_lists_nothing(test_image
         rl("system", "reset", "--force", check=False)
         import shutil
         shutil.rmtree(rl.root, ignore_errors=True)
+
+
+def test_df_counts_containers_and_volumes(tmp_path, test_images):
+    rl = rl_of(tmp_path)
+    rl("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
+    cid = rl.out("create", "--name", "sized", "-v", "dfvol:/d", "busybox", "sh", "-c",
+                 "dd if=/dev/zero of=/big bs=64k count=16 2>/dev/null; echo v > /d/f").strip()
+    rl("start", "-a", cid)
+    rows = {line.split()[0]: line.split()[1:] for line in
+            rl.out("system", "df", "--format", "{{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}").splitlines()}
+    assert rows["Containers"][:2] == ["1", "0"] and rows["Containers"][2].endswith("MB"), rows  # its 1 MiB
+    assert rows["Local"][:3] == ["Volumes", "1", "1"], rows
+    verbose = rl.out("system", "df", "-v")
+    for heading in ("Images space usage:", "Containers space usage:", "Local Volumes space usage:",
+                    "Build cache usage: 0B"):
+        assert heading in verbose
+    assert "sized" in verbose and "dfvol" in verbose and "busybox" in verbose.split("Containers")[0]
+    rl("rm", "-v", cid)
+    rl("volume", "rm", "dfvol")
