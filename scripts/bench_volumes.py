@@ -15,8 +15,8 @@ in a container would chown every entry, the user on the host cannot). Like with 
 The same user, the same file system (the work dir, ext4 here: both containers write
 through their bind mount to it), the same network mode, overlay storage on both. Each
 run's output directory is renamed aside before the next (deleting 9,000 files before a
-timed run makes ext4 slow at random here: see Bench.aside), and rounds interleave the
-three, so every row saw the same load.
+timed run makes ext4 slow at random here: see Bench.aside), and each round runs the three
+in a new order (``rotated``), so every row saw the same load and none always came first.
 """
 
 import os
@@ -48,8 +48,52 @@ def s13_bind(b, rounds=3, runs=6):
     cmds = [("host: busybox tar -x, sha256sum", host, prep),
             ("rootless run -v (bind mount)", run_rl, prep),
             ("podman run -v (bind mount)", run_pod, prep)]
-    return {"results": b.hyperfine("s13-bind", cmds, warmup=1, runs=runs, rounds=rounds),
-            "fs": b.describe_fs(work), "layer": b.layer}
+    results = rotated(b, "s13-bind", cmds, runs, rounds)
+    # The copy on first use: an anonymous volume over the Debian image's /usr (~6,700
+    # files) filled from the image, used, and removed again with the container (--rm).
+    debian = os.path.join(b.images, "debian-docker.tar")
+    b.check_once(rl + ["load", "-i", debian])
+    b.check_once(pod + ["load", "-q", "-i", debian])
+    copy_rl = rl + ["run", "--rm", "--network", "host", "--storage-driver", "overlay", "-v", "/usr", "debian",
+                    "/usr/bin/test", "-x", "/usr/bin/ls"]
+    copy_pod = pod + ["run", "--rm", "--network", "host", "-v", "/usr", "debian", "/usr/bin/test", "-x", "/usr/bin/ls"]
+    for argv in (copy_rl, copy_pod):
+        b.check_once(argv)
+    copy = b.hyperfine("s13-copyup", [("rootless run --rm -v /usr debian (copy-up)", copy_rl, None),
+                                      ("podman run --rm -v /usr debian (copy-up)", copy_pod, None)],
+                       warmup=1, runs=runs, rounds=rounds)
+    return {"results": results, "copyup": copy, "fs": b.describe_fs(work), "layer": b.layer}
+
+
+def rotated(b, name, cmds, runs, rounds):
+    """Like ``b.hyperfine``, with the commands in a new order each round (host, rootless,
+    podman; then rootless, podman, host; ...): hyperfine runs one command's runs before the
+    next, and each run adds 9,000 files to the file system, whose allocator slows as they
+    pile up (see Bench.aside), so a fixed order would favour whichever comes first."""
+    import statistics
+    pooled = {label: None for label, _, _ in cmds}
+    for i in range(rounds):
+        order = cmds[i % len(cmds):] + cmds[:i % len(cmds)]
+        for r in b.hyperfine("%s-r%d" % (name, i + 1), order, warmup=1 if i == 0 else 0,
+                             runs=max(2, -(-runs // rounds)), rounds=1):
+            acc = pooled[r["label"]]
+            if acc is None:
+                pooled[r["label"]] = dict(r, round_medians=list(r["round_medians"]),
+                                          users=[r["user"]] * len(r["times"]), systems=[r["system"]] * len(r["times"]))
+            else:
+                acc["times"] = acc["times"] + r["times"]
+                acc["round_medians"].append(r["median"])
+                acc["users"] += [r["user"]] * len(r["times"])
+                acc["systems"] += [r["system"]] * len(r["times"])
+    out = []
+    for label, _, _ in cmds:
+        r = pooled[label]
+        t = r["times"]
+        r.update(mean=statistics.mean(t), stddev=statistics.stdev(t) if len(t) > 1 else 0.0,
+                 median=statistics.median(t), min=min(t), max=max(t), user=statistics.mean(r.pop("users")),
+                 system=statistics.mean(r.pop("systems")))
+        out.append(r)
+    return out
 
 
 def _ratios(s13):
@@ -70,6 +114,10 @@ def summary(b, add, ms):
         "and %s (podman): rootless/host = %.2f (target ≤ %.1f: %s), rootless/podman = %.2f (target ≤ 1: %s)** "
         "(medians)." % (ms(rl["median"]), ms(host["median"]), ms(pod["median"]), to_host, BIND_TO_HOST,
                         _verdict(to_host <= BIND_TO_HOST), to_pod, _verdict(to_pod <= 1)))
+    if s13.get("copyup"):
+        crl, cpod = s13["copyup"]
+        add("- Copy-up of a volume over the Debian image's /usr (s13): rootless %s vs podman %s, rootless/podman = "
+            "%.2f (medians)." % (ms(crl["median"]), ms(cpod["median"]), crl["median"] / cpod["median"]))
 
 
 def section(b, add, timing_cells, cmdline):
@@ -82,7 +130,8 @@ def section(b, add, timing_cells, cmdline):
     add("The same static busybox unpacks the Debian image's big layer (%s, %d entries) into a fresh "
         "directory of the work dir and checksums every file in it: on the host, and in each tool's "
         "container through `-v WORKDIR:WORKDIR` (`--network host` on both, overlay storage on both). "
-        "Work dir: %s; each run's output renamed aside before the next; rounds interleaved; load average "
+        "Work dir: %s; each run's output renamed aside before the next; each round in a new order of the "
+        "three; load average "
         "%s at the start." % (_mb(s13["layer"].get("bytes")), s13["layer"].get("entries", 0), s13["fs"],
                               s13["loadavg"]))
     add("")
@@ -101,6 +150,21 @@ def section(b, add, timing_cells, cmdline):
         add("- %s: %s" % (r["label"], cmdline(r["argv"], b.w)))
     add("- before each run: `%s`" % s13["results"][0]["prepare"])
     add("")
+    copy = s13.get("copyup")
+    if copy:
+        crl, cpod = copy
+        add("An anonymous volume over the Debian image's `/usr`, filled from the image on first use, and "
+            "removed with the container (`--rm`), on each side:")
+        add("")
+        add("| command | mean ± σ | median | min | ratio |")
+        add("|---|---|---|---|---|")
+        for r in copy:
+            mean, med, mn = timing_cells(r)
+            add("| %s | %s | %s | %s | %.2f |" % (r["label"], mean, med, mn, r["median"] / cpod["median"]))
+        add("")
+        for r in copy:
+            add("- %s: %s" % (r["label"], cmdline(r["argv"], b.w)))
+        add("")
 
 
 def _mb(size):
