@@ -117,6 +117,25 @@ class FileLock:
         self.release()
 
 
+def tree_size(path: str) -> int:
+    """The disk space (allocated blocks) of a file or of every file below a directory;
+    symlinks are not followed; what vanishes meanwhile counts nothing."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(st.st_mode):
+        return st.st_blocks * 512
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
 def remove_tree(path: str) -> None:
     """Remove a file or a tree, including directories whose mode denies us writing.
 

@@ -107,8 +107,13 @@ def cmd_inspect(ctx, args) -> int:
     kinds = kinds_of(args.type)
     finder = Finder(ctx, bool(getattr(args, "size", False)))
     lookups = {"container": finder.container, "image": finder.image}
-    objects, errors = find_all(args.names, [(kind, lookups[kind]) for kind in kinds])
-    sys.stdout.write(render_objects(objects, args.format))
+    return print_found(*find_all(args.names, [(kind, lookups[kind]) for kind in kinds]), args.format)
+
+
+def print_found(objects: list, errors: list, template: Optional[str]) -> int:
+    """What every inspect prints: the objects found, then an error line for each not found
+    (exit 1 if any)."""
+    sys.stdout.write(render_objects(objects, template))
     if errors:
         sys.stdout.flush()
         sys.stderr.write("".join(line + "\n" for line in errors))

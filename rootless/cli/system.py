@@ -459,20 +459,8 @@ def _clear(directory: str) -> int:
 
 
 def _tree_size(path: str) -> int:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return 0
-    if not os.path.isdir(path) or os.path.islink(path):
-        return st.st_blocks * 512
-    total = 0
-    for root, dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                pass
-    return total
+    from rootless.fsutil import tree_size
+    return tree_size(path)
 
 
 def _writable_size(paths):

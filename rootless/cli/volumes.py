@@ -119,25 +119,16 @@ def cmd_ls(ctx, args) -> int:
 
 
 def cmd_inspect(ctx, args) -> int:
-    from rootless.cli.inspect import render_objects
-    from rootless.errors import UsageError
+    from rootless.cli.inspect import find_all, print_found
+    from rootless.errors import NotFound, UsageError
     volumes = _volumes(ctx)
-    objects, errors = [], []
-    for name in args.names:
+
+    def lookup(name: str) -> dict:
         try:
-            record = volumes.read(name)
-        except UsageError:
-            record = None
-        if record is None:
-            errors.append("Error: No such volume: %s" % name)
-        else:
-            objects.append(volumes.inspect(record))
-    sys.stdout.write(render_objects(objects, args.format))
-    if errors:
-        sys.stdout.flush()
-        sys.stderr.write("".join(line + "\n" for line in errors))
-        return 1
-    return 0
+            return volumes.inspect(volumes.get(name))
+        except UsageError:  # not a volume name at all: not found either
+            raise NotFound(name)
+    return print_found(*find_all(args.names, [("volume", lookup)]), args.format)
 
 
 def cmd_rm(ctx, args) -> int:
@@ -176,7 +167,8 @@ def cmd_prune(ctx, args) -> int:
         anonymous = record.get("Anonymous") or ANONYMOUS_LABEL in (record.get("Labels") or {})
         if used.get(name) or not (args.all or anonymous) or not _matches(record, args.filter, used):
             continue
-        size = _size(volumes.dir(name))
+        from rootless.fsutil import tree_size
+        size = tree_size(volumes.dir(name))
         try:
             volumes.remove(name, [])
         except NotFound:
@@ -188,15 +180,3 @@ def cmd_prune(ctx, args) -> int:
     from rootless.streams import human_size
     out("Total reclaimed space: %s" % human_size(reclaimed))
     return 0
-
-
-def _size(path: str) -> int:
-    import os
-    total = 0
-    for root, dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                pass
-    return total

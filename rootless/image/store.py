@@ -406,7 +406,7 @@ class Store:
                 keep_blobs, keep_layers = self._kept(self._read_index().values(), in_use)
                 for name in os.listdir(self.paths.layers):
                     if name not in keep_layers:
-                        removed["bytes"] += _tree_size(os.path.join(self.paths.layers, name))
+                        removed["bytes"] += fsutil.tree_size(os.path.join(self.paths.layers, name))
                         fsutil.remove_tree(os.path.join(self.paths.layers, name))
                         removed["layers"] += 1
                 for name in os.listdir(self.paths.blobs):
@@ -467,17 +467,6 @@ def _retag(images: Dict[str, ImageRecord], record: ImageRecord, tags: Iterable[s
 def _media_type(compression: str) -> str:
     base = "application/vnd.oci.image.layer.v1.tar"
     return base + ("+" + compression if compression else "")
-
-
-def _tree_size(path: str) -> int:
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(path):
-        for n in filenames:
-            try:
-                total += os.lstat(os.path.join(dirpath, n)).st_blocks * 512
-            except OSError:
-                pass
-    return total
 
 
 def _env_size(name: str) -> Optional[int]:
