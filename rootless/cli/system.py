@@ -409,7 +409,8 @@ def cmd_prune(ctx, args):
     if args.volumes:
         from rootless.storage.volumes import ANONYMOUS_LABEL, Volumes
         from rootless.runtime import state
-        volumes = Volumes(paths)
+        from rootless.runtime.start import remove_as_mapped_root
+        volumes = Volumes(paths, remove_as_mapped_root)
         used = volumes.users(state.Containers(paths).all())
         gone = []
         for record in volumes.all():

@@ -58,8 +58,9 @@ def _pairs(items, what: str) -> dict:
 
 
 def _volumes(ctx):
+    from rootless.runtime.start import remove_as_mapped_root
     from rootless.storage.volumes import Volumes
-    return Volumes(ctx.paths())
+    return Volumes(ctx.paths(), remove_as_mapped_root)
 
 
 def _users(ctx, volumes) -> dict:

@@ -133,12 +133,37 @@ def remove(paths, record: dict, volumes: bool = False) -> None:
         remove_volumes(paths, record["anonymous_volumes"])
 
 
+def remove_as_mapped_root(path: str) -> None:
+    """Remove a tree (a volume's); what in it belongs to other sub-ids of the user (a
+    container's non-root users wrote it) is removed as the root of a user namespace with
+    the sub-id mapping, as a container's own files are."""
+    try:
+        fsutil.remove_tree(path)
+    except PermissionError:
+        from rootless.runtime import idmapping
+        from rootless.runtime.launch import as_mapped_root
+        try:
+            uid_map, gid_map = idmapping.get("subuid").maps(False, 0, 0)
+        except (OSError, LookupError, ValueError):
+            raise PermissionError(13, "cannot remove files of other users in it (no sub-ids)", path)
+        as_mapped_root(_SubIds(uid_map, gid_map), lambda: fsutil.remove_tree(path))
+
+
+class _SubIds:
+    """What ``as_mapped_root`` reads of a bundle: the sub-id maps."""
+
+    idmap = "subuid"
+
+    def __init__(self, uid_map, gid_map) -> None:
+        self.uid_map, self.gid_map = uid_map, gid_map
+
+
 def remove_volumes(paths, names) -> None:
     """Remove a removed container's anonymous volumes that no other container mounts (a
     ``--volumes-from`` of it may still)."""
     from rootless.errors import NotFound
     from rootless.storage.volumes import Volumes
-    volumes = Volumes(paths)
+    volumes = Volumes(paths, remove_as_mapped_root)
     users = volumes.users(state.Containers(paths).all())
     for name in names:
         if users.get(name):

@@ -12,7 +12,10 @@ lasts as long as that container), or ``o=bind`` with ``device=/host/path`` (that
 which must exist, bound). Other types need mount(8) as root and are refused.
 
 A volume is in use while a container (of any state) names it in its record's
-``mounts``; ``rm`` refuses it then, as Docker does, and ``prune`` leaves it.
+``mounts``; ``rm`` refuses it then, as Docker does, and ``prune`` leaves it. What a
+container wrote into a volume as one of its sub-ids is not the user's to delete on the
+host: the callers that remove volumes pass a ``remove_tree`` that falls back to the
+container's way (a user namespace with the sub-id mapping).
 """
 
 from __future__ import annotations
@@ -35,9 +38,13 @@ ANONYMOUS_LABEL = "com.docker.volume.anonymous"
 
 
 class Volumes:
-    def __init__(self, paths) -> None:
+    def __init__(self, paths, remove_tree=None) -> None:
+        """``remove_tree(path)``: how a removed volume's tree is deleted (what a container
+        wrote into it as one of its sub-ids needs a user namespace with the sub-id mapping:
+        ``runtime.start.remove_as_mapped_root``; storage never imports the runtime)."""
         self.paths = paths
         self.top = os.path.join(paths.root, "volumes")
+        self.remove_tree = remove_tree or fsutil.remove_tree
 
     def lock(self) -> fsutil.FileLock:
         os.makedirs(self.paths.locks, 0o700, exist_ok=True)
@@ -116,7 +123,7 @@ class Volumes:
                 raise Conflict("remove %s: volume is in use - [%s]" % (name, ", ".join(users)))
             trash = os.path.join(self.top, "." + name + ".removing")
             os.rename(self.dir(name), trash)
-        remove_tree(trash)
+        self.remove_tree(trash)
 
     def users(self, records: List[dict]) -> Dict[str, List[str]]:
         """{volume name: IDs of the containers (of ``records``) that mount it}."""
@@ -145,32 +152,6 @@ class Volumes:
         return {"CreatedAt": _rfc3339(record.get("CreatedAt") or 0), "Driver": record.get("Driver", "local"),
                 "Labels": record.get("Labels") or {}, "Mountpoint": self.data(record["Name"]),
                 "Name": record["Name"], "Options": record.get("Options") or {}, "Scope": "local"}
-
-
-def remove_tree(path: str) -> None:
-    """Remove a volume's tree. What a container wrote as one of its other users (sub-ids)
-    is not ours to delete on the host: that part is removed as the mapped root of a user
-    namespace with the sub-id mapping, as a container's own files are."""
-    try:
-        fsutil.remove_tree(path)
-    except PermissionError:
-        from rootless.runtime import idmapping
-        from rootless.runtime.launch import as_mapped_root
-        try:
-            uid_map, gid_map = idmapping.get("subuid").maps(False, 0, 0)
-        except (OSError, LookupError, ValueError):
-            raise PermissionError(13, "cannot remove files of other users in it (no sub-ids)", path)
-        mapping = _Mapping(uid_map, gid_map)
-        as_mapped_root(mapping, lambda: fsutil.remove_tree(path))
-
-
-class _Mapping:
-    """What ``as_mapped_root`` reads of a bundle: the sub-id maps."""
-
-    idmap = "subuid"
-
-    def __init__(self, uid_map, gid_map) -> None:
-        self.uid_map, self.gid_map = uid_map, gid_map
 
 
 def check_options(options: Dict[str, str]) -> None:
