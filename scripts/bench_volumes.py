@@ -31,14 +31,26 @@ WORKLOAD = ('set -e; mkdir "$1"; busybox tar -xof "$2" -C "$1"; cd "$1"; '
             'busybox find . -type f -print0 | busybox xargs -0 busybox sha256sum > /dev/null')
 
 
-def s13_bind(b, rounds=3, runs=6):
-    root, rl, pod = _stores(b, "s13")
-    work = b.user_dir("s13", "work")
+def s13_bind(b, key="s13", rounds=3, runs=6):
+    """``s13t``: the same with the work dir, the layer and both stores on tmpfs: without the
+    disk, whose allocator makes the unpacking swing from run to run, the ratio is the
+    containers' own cost."""
+    import shutil
+    root, rl, pod = _stores(b, key)
+    base = b.sdir(key)
+    work = os.path.join(base, "work")
+    os.makedirs(work, exist_ok=True)
+    os.chown(work, b.uid, b.gid)
     out = os.path.join(work, "out")
     layer = b.layer["path"]
+    if key.endswith("t"):
+        layer = os.path.join(base, "layer.tar")
+        shutil.copyfile(b.layer["path"], layer)
+        os.chmod(layer, 0o644)
     shell = ["sh", "-c", WORKLOAD, "sh", out, layer]
     host = ["/bin/busybox"] + shell
-    mount = ["-v", "%s:%s" % (b.w, b.w)]  # the layer and the output, at the same paths inside
+    top = b.w if not key.endswith("t") else base
+    mount = ["-v", "%s:%s" % (top, top)]  # the layer and the output, at the same paths inside
     run_rl = rl + ["run", "--rm", "--network", "host", "--storage-driver", "overlay"] + mount + ["busybox"] + shell
     run_pod = pod + ["run", "--rm", "--network", "host"] + mount + ["busybox"] + shell
     prep = b.aside(out)
@@ -48,7 +60,9 @@ def s13_bind(b, rounds=3, runs=6):
     cmds = [("host: busybox tar -x, sha256sum", host, prep),
             ("rootless run -v (bind mount)", run_rl, prep),
             ("podman run -v (bind mount)", run_pod, prep)]
-    results = rotated(b, "s13-bind", cmds, runs, rounds)
+    results = rotated(b, key + "-bind", cmds, runs, rounds)
+    if key.endswith("t"):
+        return {"results": results, "fs": b.describe_fs(work), "layer": b.layer}
     # The copy on first use: an anonymous volume over the Debian image's /usr (~6,700
     # files) filled from the image, used, and removed again with the container (--rm).
     debian = os.path.join(b.images, "debian-docker.tar")
@@ -106,14 +120,18 @@ def _verdict(ok):
 
 
 def summary(b, add, ms):
+    for key, where in (("s13t", "on tmpfs"), ("s13", "on the disk")):
+        s = b.sections.get(key)
+        if not s:
+            continue
+        host, rl, pod, to_host, to_pod = _ratios(s)
+        add("- **bind-mount workload (%s, untar + sha256sum of the Debian layer through `-v`, %s): %s vs %s "
+            "(host) and %s (podman): rootless/host = %.2f (target ≤ %.1f: %s), rootless/podman = %.2f (target ≤ 1: "
+            "%s)** (medians)." % (key, where, ms(rl["median"]), ms(host["median"]), ms(pod["median"]), to_host,
+                                  BIND_TO_HOST, _verdict(to_host <= BIND_TO_HOST), to_pod, _verdict(to_pod <= 1)))
     s13 = b.sections.get("s13")
     if not s13:
         return
-    host, rl, pod, to_host, to_pod = _ratios(s13)
-    add("- **bind-mount workload (s13, untar + sha256sum of the Debian layer through `-v`): %s vs %s (host) "
-        "and %s (podman): rootless/host = %.2f (target ≤ %.1f: %s), rootless/podman = %.2f (target ≤ 1: %s)** "
-        "(medians)." % (ms(rl["median"]), ms(host["median"]), ms(pod["median"]), to_host, BIND_TO_HOST,
-                        _verdict(to_host <= BIND_TO_HOST), to_pod, _verdict(to_pod <= 1)))
     if s13.get("copyup"):
         crl, cpod = s13["copyup"]
         add("- Copy-up of a volume over the Debian image's /usr (s13): rootless %s vs podman %s, rootless/podman = "
@@ -121,11 +139,19 @@ def summary(b, add, ms):
 
 
 def section(b, add, timing_cells, cmdline):
-    s13 = b.sections.get("s13")
-    if not s13:
+    if not (b.sections.get("s13") or b.sections.get("s13t")):
         return
+    add("## 11. A build-like workload through a bind mount (bench_volumes.py, s13 and s13t)")
+    add("")
+    for key in ("s13t", "s13"):
+        if b.sections.get(key):
+            _section(b, add, timing_cells, cmdline, key)
+
+
+def _section(b, add, timing_cells, cmdline, key):
+    s13 = b.sections[key]
     host, rl, pod, to_host, to_pod = _ratios(s13)
-    add("## 11. A build-like workload through a bind mount (bench_volumes.py, s13)")
+    add("### %s" % ("11a. On tmpfs (s13t)" if key.endswith("t") else "11b. On the disk (s13)"))
     add("")
     add("The same static busybox unpacks the Debian image's big layer (%s, %d entries) into a fresh "
         "directory of the work dir and checksums every file in it: on the host, and in each tool's "
