@@ -96,12 +96,16 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
              init=opts.init, stop_signal=stop_signal, owners=bool(owners), ports=published, exposed=exposed)
     network_bundle(bundle, network, opts.sysctls, gid_map)
     made = []  # anonymous volumes made for this container: removed again if the create fails
-    try:
-        asked = list(opts.mounts) + volumes_from(containers, opts.volumes_from, {m.target for m in opts.mounts})
-        asked_mounts, volumes_used = user_mounts(bundle, asked, paths, config.get("config") or {}, made)
-    except BaseException:
-        _drop_volumes(paths, made)
-        raise
+    asked_mounts = []
+    if opts.mounts or opts.volumes_from or (config.get("config") or {}).get("Volumes"):
+        from rootless.bundle import mounts  # most runs have none: not imported
+        try:
+            asked = list(opts.mounts) + mounts.volumes_from(containers, opts.volumes_from,
+                                                            {m.target for m in opts.mounts})
+            asked_mounts = mounts.user_mounts(bundle, asked, paths, config.get("config") or {}, made)
+        except BaseException:
+            mounts.drop_volumes(paths, made)
+            raise
     record = {
         "id": cid, "name": name, "created": time.time(), "image": opts.image, "image_id": image.id,
         "layers": list(image.layers), "driver": driver, "driver_reason": why,
@@ -135,20 +139,10 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
     try:
         return containers.create(record, prepare)
     except BaseException:
-        _drop_volumes(paths, made)
+        if made:
+            from rootless.bundle.mounts import drop_volumes
+            drop_volumes(paths, made)
         raise
-
-
-def _drop_volumes(paths, names) -> None:
-    if not names:
-        return
-    from rootless.storage.volumes import Volumes
-    volumes = Volumes(paths)
-    for name in names:
-        try:
-            volumes.remove(name, [])
-        except (OSError, NotFound):
-            pass
 
 
 OWNERS_FILE = "owners.json"
@@ -285,77 +279,6 @@ def restart_policy(text: str, auto_remove: bool) -> dict:
         raise UsageError("invalid restart policy: unknown policy '%s'; use one of 'no', 'always', "
                          "'on-failure', or 'unless-stopped'" % name)
     return {"name": name, "maximum_retry_count": count}
-
-
-def volumes_from(containers, refs, taken) -> list:
-    """The mounts of ``--volumes-from``: each named container's binds and volumes at the
-    same targets (``:ro``/``:rw`` overriding their mode), those of ``taken`` targets (the
-    user's own -v/--mount) left out, as Docker does."""
-    if not refs:
-        return []
-    from rootless.bundle.mounts import Mount
-    out = []
-    for ref in refs:
-        name, _, mode = ref.rpartition(":") if ref.endswith((":ro", ":rw")) else (ref, "", "")
-        record = containers.find(name)
-        for m in record.get("mounts") or ():
-            if m.get("Type") not in ("bind", "volume") or m["Destination"] in taken:
-                continue
-            readonly = (mode == "ro") if mode else not m.get("RW", True)
-            source = m["Source"] if m["Type"] == "bind" else m.get("Name", "")
-            out.append(Mount(m["Type"], source, m["Destination"], readonly=readonly,
-                             propagation=m.get("Propagation", "") if m["Type"] == "bind" and
-                             m.get("Propagation") != "rprivate" else "", nocopy=True,
-                             given="%s:%s" % (source, m["Destination"])))
-            taken = set(taken) | {m["Destination"]}
-    return out
-
-
-def user_mounts(bundle: dict, asked, paths, image_config: dict, made: list) -> tuple:
-    """Add the mounts of -v, --mount, --tmpfs and the image's VOLUMEs (anonymous volumes,
-    unless a mount of the user's covers the path) to ``config.json`` after the defaults, a
-    default at the same target giving way (a bind of the user's own /etc/hosts replaces
-    ours, a --tmpfs /dev/shm Docker's shm). Returns (Docker's ``Mounts`` for inspect, the
-    names of the volumes used); the anonymous volumes made are appended to ``made``."""
-    image_volumes = sorted((image_config.get("Volumes") or {}).keys())
-    if not asked and not image_volumes:
-        return [], []
-    from rootless.bundle import mounts
-    asked = list(asked)
-    mounts.check_sources(asked)
-    targets = {m.target for m in asked}
-    for path in image_volumes:
-        target = os.path.normpath("/" + path.lstrip("/"))
-        if target != "/" and target not in targets:
-            asked.append(mounts.Mount("volume", "", target, given=target))
-            targets.add(target)
-    volume_dirs, copyup, used = {}, [], []
-    if any(m.kind == "volume" for m in asked):
-        from rootless.storage.volumes import Volumes
-        volumes = Volumes(paths)
-        for i, m in enumerate(asked):
-            if m.kind != "volume":
-                continue
-            record = volumes.create(m.source, anonymous=not m.source)
-            if not m.source:
-                made.append(record["Name"])
-            m.source = record["Name"]
-            used.append(m.source)
-            options = record.get("Options") or {}
-            if options.get("type") == "tmpfs":
-                volume_dirs[i] = ("tmpfs", [o for o in options.get("o", "").split(",") if o])
-            elif "bind" in options.get("o", "").split(","):
-                volume_dirs[i] = options["device"]
-            else:
-                volume_dirs[i] = volumes.data(m.source)
-                if not m.nocopy:
-                    copyup.append([m.target, volume_dirs[i]])
-    bundle["mounts"] = [m for m in bundle["mounts"] if m["destination"] not in targets]
-    bundle["mounts"] += mounts.entries(asked, volume_dirs)
-    if copyup:
-        from rootless.runtime import config as rc
-        bundle["annotations"][rc.COPYUP] = json.dumps(copyup)
-    return mounts.inspect_mounts(asked, volume_dirs), used
 
 
 def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs: List[str],

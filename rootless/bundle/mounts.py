@@ -25,6 +25,7 @@ below it (``mount_setattr`` with ``AT_RECURSIVE`` where the kernel has it).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -32,7 +33,7 @@ TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation i
 if TYPE_CHECKING:
     from typing import Dict, List, Optional
 
-from rootless.errors import UsageError
+from rootless.errors import NotFound, UsageError
 
 VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared")
@@ -391,3 +392,84 @@ def _mount_json(m: Mount) -> dict:
     if m.nocopy:
         out["VolumeOptions"] = {"NoCopy": True}
     return out
+
+
+def volumes_from(containers, refs, taken) -> list:
+    """The mounts of ``--volumes-from``: each named container's binds and volumes at the
+    same targets (``:ro``/``:rw`` overriding their mode), those of ``taken`` targets (the
+    user's own -v/--mount) left out, as Docker does."""
+    if not refs:
+        return []
+    out = []
+    for ref in refs:
+        name, _, mode = ref.rpartition(":") if ref.endswith((":ro", ":rw")) else (ref, "", "")
+        record = containers.find(name)
+        for m in record.get("mounts") or ():
+            if m.get("Type") not in ("bind", "volume") or m["Destination"] in taken:
+                continue
+            readonly = (mode == "ro") if mode else not m.get("RW", True)
+            source = m["Source"] if m["Type"] == "bind" else m.get("Name", "")
+            out.append(Mount(m["Type"], source, m["Destination"], readonly=readonly,
+                             propagation=m.get("Propagation", "") if m["Type"] == "bind" and
+                             m.get("Propagation") != "rprivate" else "", nocopy=True,
+                             given="%s:%s" % (source, m["Destination"])))
+            taken = set(taken) | {m["Destination"]}
+    return out
+
+
+def user_mounts(bundle: dict, asked, paths, image_config: dict, made: list) -> list:
+    """Add the mounts of -v, --mount, --tmpfs and the image's VOLUMEs (anonymous volumes,
+    unless a mount of the user's covers the path) to ``config.json`` after the defaults, a
+    default at the same target giving way (a bind of the user's own /etc/hosts replaces
+    ours, a --tmpfs /dev/shm Docker's shm). Returns Docker's ``Mounts`` for inspect; the
+    anonymous volumes made are appended to ``made``."""
+    image_volumes = sorted((image_config.get("Volumes") or {}).keys())
+    if not asked and not image_volumes:
+        return []
+    asked = list(asked)
+    check_sources(asked)
+    targets = {m.target for m in asked}
+    for path in image_volumes:
+        target = os.path.normpath("/" + path.lstrip("/"))
+        if target != "/" and target not in targets:
+            asked.append(Mount("volume", "", target, given=target))
+            targets.add(target)
+    volume_dirs, copyup = {}, []
+    if any(m.kind == "volume" for m in asked):
+        from rootless.storage.volumes import Volumes
+        volumes = Volumes(paths)
+        for i, m in enumerate(asked):
+            if m.kind != "volume":
+                continue
+            record = volumes.create(m.source, anonymous=not m.source)
+            if not m.source:
+                made.append(record["Name"])
+            m.source = record["Name"]
+            options = record.get("Options") or {}
+            if options.get("type") == "tmpfs":
+                volume_dirs[i] = ("tmpfs", [o for o in options.get("o", "").split(",") if o])
+            elif "bind" in options.get("o", "").split(","):
+                volume_dirs[i] = options["device"]
+            else:
+                volume_dirs[i] = volumes.data(m.source)
+                if not m.nocopy:
+                    copyup.append([m.target, volume_dirs[i]])
+    bundle["mounts"] = [m for m in bundle["mounts"] if m["destination"] not in targets]
+    bundle["mounts"] += entries(asked, volume_dirs)
+    if copyup:
+        from rootless.runtime import config as rc
+        bundle["annotations"][rc.COPYUP] = json.dumps(copyup)
+    return inspect_mounts(asked, volume_dirs)
+
+
+def drop_volumes(paths, names) -> None:
+    """Remove the anonymous volumes a create made before it failed."""
+    if not names:
+        return
+    from rootless.storage.volumes import Volumes
+    volumes = Volumes(paths)
+    for name in names:
+        try:
+            volumes.remove(name, [])
+        except (OSError, NotFound):
+            pass

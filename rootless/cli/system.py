@@ -3,6 +3,8 @@
 import os
 import sys
 
+from rootless import fsutil
+
 from rootless import __version__
 from rootless.cli import out
 
@@ -291,7 +293,7 @@ def disk_usage(store) -> list:
                  "Reclaimable": human_size(creclaim) + (" (%d%%)" % (100 * creclaim // ctotal) if ctotal else "")})
     volumes = Volumes(paths)
     users = volumes.users(records)
-    vsize = {v["Name"]: _tree_size(volumes.dir(v["Name"])) for v in volumes.all()}
+    vsize = {v["Name"]: fsutil.tree_size(volumes.dir(v["Name"])) for v in volumes.all()}
     vtotal = sum(vsize.values())
     vreclaim = sum(s for name, s in vsize.items() if not users.get(name))
     rows.append({"Type": "Local Volumes", "TotalCount": len(vsize), "Active": len([n for n in vsize if users.get(n)]),
@@ -304,7 +306,7 @@ def disk_usage(store) -> list:
             names = os.listdir(directory)
         except FileNotFoundError:
             names = []
-        size = sum(_tree_size(os.path.join(directory, n)) for n in names)
+        size = sum(fsutil.tree_size(os.path.join(directory, n)) for n in names)
         if names and size:
             rows.append({"Type": kind, "TotalCount": len(names), "Active": 0, "Size": human_size(size),
                          "Reclaimable": human_size(size)})
@@ -365,10 +367,10 @@ def verbose_usage(store) -> str:
     text += ["Containers space usage:", "", fmt.table(rows), ""]
     rows = [["VOLUME NAME", "LINKS", "SIZE"]]
     for v in volumes.all():
-        rows.append([v["Name"], str(len(users.get(v["Name"], []))), human_size(_tree_size(volumes.dir(v["Name"])))])
+        rows.append([v["Name"], str(len(users.get(v["Name"], []))), human_size(fsutil.tree_size(volumes.dir(v["Name"])))])
     text += ["Local Volumes space usage:", "", fmt.table(rows), "", "Build cache usage: 0B"]
     for kind, directory in (("Partial downloads", paths.downloads), ("Abandoned work", paths.tmp)):
-        size = _tree_size(directory) if os.path.isdir(directory) else 0
+        size = fsutil.tree_size(directory) if os.path.isdir(directory) else 0
         if size:
             text += ["", "%s (%s): %s" % (kind, directory, human_size(size))]
     return "\n".join(text)
@@ -416,7 +418,7 @@ def cmd_prune(ctx, args):
         for record in volumes.all():
             if used.get(record["Name"]) or not (record.get("Anonymous") or ANONYMOUS_LABEL in (record.get("Labels") or {})):
                 continue
-            reclaimed += _tree_size(volumes.dir(record["Name"]))
+            reclaimed += fsutil.tree_size(volumes.dir(record["Name"]))
             volumes.remove(record["Name"], [])
             gone.append(record["Name"])
         if gone:
@@ -454,21 +456,16 @@ def _clear(directory: str) -> int:
         return 0
     for name in names:
         path = os.path.join(directory, name)
-        total += _tree_size(path)
+        total += fsutil.tree_size(path)
         fsutil.remove_tree(path)
     return total
-
-
-def _tree_size(path: str) -> int:
-    from rootless.fsutil import tree_size
-    return tree_size(path)
 
 
 def _writable_size(paths):
     from rootless.runtime import state
     containers = state.Containers(paths)
-    return lambda record: _tree_size(os.path.join(containers.dir(record["id"]), "upper")) + \
-        _tree_size(os.path.join(containers.dir(record["id"]), "rootfs"))
+    return lambda record: fsutil.tree_size(os.path.join(containers.dir(record["id"]), "upper")) + \
+        fsutil.tree_size(os.path.join(containers.dir(record["id"]), "rootfs"))
 
 
 def cmd_check(ctx, args):
