@@ -93,7 +93,8 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
         from rootless.storage.owners import effective_owners
         owners = effective_owners(layers)
     complete(bundle, strategy.name, uid_map, gid_map, driver, [diff for diff, _ in layers],
-             init=opts.init, stop_signal=stop_signal, owners=bool(owners), ports=published, exposed=exposed)
+             init=opts.init, stop_signal=stop_signal, owners=bool(owners), ports=published, exposed=exposed,
+             volatile=opts.auto_remove)
     network_bundle(bundle, network, opts.sysctls, gid_map)
     made = []  # anonymous volumes made for this container: removed again if the create fails
     asked_mounts = []
@@ -282,10 +283,11 @@ def restart_policy(text: str, auto_remove: bool) -> dict:
 
 
 def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs: List[str],
-             init: bool, stop_signal: str, owners: bool, ports=(), exposed=()) -> None:
+             init: bool, stop_signal: str, owners: bool, ports=(), exposed=(), volatile=False) -> None:
     """Add to ``config.json`` what the runtime acts on beyond the image and run options:
     the id maps, the rootfs and its driver, the generated /etc files, the ports to publish
-    and the exposed ones (see runtime.config)."""
+    and the exposed ones (see runtime.config). ``volatile``: the writable layer goes with
+    the container (``--rm``)."""
     from rootless.runtime import config as rc
     bundle["root"]["path"] = "rootfs" if driver == "copy" else "merged"
     bundle["linux"]["uidMappings"], bundle["linux"]["gidMappings"] = uid_map, gid_map
@@ -296,6 +298,8 @@ def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs
                         rc.STOP_SIGNAL: stop_signal})
     if init:
         annotations[rc.INIT] = "true"
+    if volatile:
+        annotations[rc.VOLATILE] = "true"
     if owners:
         annotations[rc.OWNERS] = OWNERS_FILE
     if ports:

@@ -11,6 +11,10 @@ annotations (all optional; a hand-written bundle needs none of them):
 ``io.rootless.rootfs.driver``   ``overlay``, ``fuse-overlayfs`` or ``copy``: who provides
                                 ``root.path``; absent: ``root.path`` is a ready directory
 ``io.rootless.rootfs.layers``   JSON list of the image's layer directories, lowest first
+``io.rootless.rootfs.volatile`` ``true``: the writable layer is thrown away with the
+                                container (``--rm``), so kernel overlayfs mounts it
+                                ``volatile``: its unmount does not sync the whole file
+                                system under it (``storage.rootfs.Overlay``)
 ``io.rootless.owners``          file (in the bundle) of image file owners to apply once,
                                 when sub-ids are mapped (first start)
 ``io.rootless.init``            ``true``: a small init is pid 1 (``--init``)
@@ -56,6 +60,7 @@ from rootless.errors import RootlessError, Unsupported
 IDMAP = "io.rootless.idmap"
 DRIVER = "io.rootless.rootfs.driver"
 LAYERS = "io.rootless.rootfs.layers"
+VOLATILE = "io.rootless.rootfs.volatile"
 OWNERS = "io.rootless.owners"
 INIT = "io.rootless.init"
 PORTS = "io.rootless.ports"
@@ -81,6 +86,7 @@ class Bundle:
         self.idmap = self.annotations.get(IDMAP) or ("subuid" if several else "single-uid")
         self.driver = self.annotations.get(DRIVER) or None
         self.layers: List[str] = json.loads(self.annotations.get(LAYERS) or "[]")
+        self.volatile = self.annotations.get(VOLATILE) == "true"
         self.root = self.path((spec.get("root") or {}).get("path") or "rootfs")
         self.owners = self.path(self.annotations[OWNERS]) if self.annotations.get(OWNERS) else None
         self.init = self.annotations.get(INIT) == "true"

@@ -52,7 +52,7 @@ def main(bundle, chan, parent: int, debug=None) -> int:
     # propagation (the host's / may be shared).
     mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
     driver = _driver(bundle)
-    rootfs = driver.mount(bundle.dir, [(d, {}) for d in bundle.layers]) if driver else bundle.root
+    rootfs = driver.mount(bundle.dir, [(d, {}) for d in bundle.layers], bundle.volatile) if driver else bundle.root
     if not os.path.isdir(rootfs):
         raise RootlessError("the bundle's root.path %s is not a directory" % rootfs)
     _unshare_rest(bundle.namespaces)

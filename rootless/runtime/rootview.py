@@ -246,7 +246,7 @@ def _enter_fresh(chan, bundle, fresh: bool):
     if driver is None:
         root = bundle.root
     else:
-        root = driver.view(bundle.dir, layers) if fresh else driver.mount(bundle.dir, layers)
+        root = driver.view(bundle.dir, layers) if fresh else driver.mount(bundle.dir, layers, bundle.volatile)
     if not os.path.isdir(root):
         raise RootlessError("the container's root file system %s is not a directory" % root)
     # chroot, not pivot_root: no process of the container runs in this namespace, and W

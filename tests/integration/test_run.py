@@ -303,6 +303,29 @@ def test_create_then_start_keeps_the_writable_layer(crl, driver):
     assert "keep-" + driver not in crl.out("ps", "-a")
 
 
+def root_mount_options(crl, *args) -> list:
+    out = crl.out(*args, "busybox", "awk", '$5 == "/" {print $NF}', "/proc/self/mountinfo")
+    return out.strip().split(",")
+
+
+def test_rm_mounts_the_writable_layer_volatile(crl):
+    """Kernel overlayfs syncs the whole file system of the upper directory when the mount
+    goes; a ``--rm`` container's layer is thrown away, so it is mounted ``volatile``
+    (shown as ``volatile`` or, on newer kernels, ``fsync=volatile``) and a kept one is not.
+    A ``--rm`` container that ``cp`` wrote into before its start mounts its layer twice."""
+    volatile = {"volatile", "fsync=volatile"}
+    assert volatile & set(root_mount_options(crl, "run", "--rm", "--storage-driver", "overlay"))
+    cid = crl.out("create", "--storage-driver", "overlay", "busybox", "awk", '$5 == "/" {print $NF}',
+                  "/proc/self/mountinfo").strip()
+    assert not volatile & set(crl.out("start", "-a", cid).strip().split(","))
+    crl("rm", cid)
+    cid = crl.out("create", "--rm", "--storage-driver", "overlay", "busybox", "cat", "/given").strip()
+    crl("cp", "/etc/hostname", cid + ":/given")
+    with open("/etc/hostname") as f:
+        assert crl.out("start", "-a", cid) == f.read()
+    assert cid[:12] not in crl.out("ps", "-a", "-q").split()
+
+
 def test_name_must_be_unique(crl):
     crl("create", "--name", "twice", "busybox", "true")
     proc = crl("create", "--name", "twice", "busybox", "true", check=False)
