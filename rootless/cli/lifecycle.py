@@ -60,13 +60,11 @@ def cmd_stop(ctx, args):
 
 
 def cmd_restart(ctx, args):
-    from rootless.runtime import lifecycle, state
+    from rootless.runtime import lifecycle
     sig = _signal(args)
 
     def restart(record, ref):
-        lifecycle.stop(ctx.paths(), record, args.timeout, sig)
-        current = state.Containers(ctx.paths()).find(record["id"])
-        lifecycle.start_detached(ctx.paths(), current)
+        lifecycle.restart(ctx.paths(), record, args.timeout, sig)
         out(ref)
     return _each(ctx, args.containers, restart)
 

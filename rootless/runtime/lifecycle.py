@@ -93,6 +93,23 @@ def stop(paths, record: dict, timeout: Optional[int] = None, sig: Optional[int] 
     wait_settled(containers, record["id"], timeout=10)
 
 
+def restart(paths, record: dict, timeout: Optional[int] = None, sig: Optional[int] = None) -> None:
+    """``restart``: stop, then start detached. A ``--rm`` container is not removed by the
+    exit a restart causes (dockerd's HasBeenManuallyRestarted): the mark, read where an
+    exit is recorded (``state.removed_at_exit``), lasts until the next start."""
+    containers = state.Containers(paths)
+
+    def mark(r: dict) -> Optional[dict]:
+        if not r.get("auto_remove") or r.get("restarting_by_user"):
+            return None
+        r["restarting_by_user"] = True
+        return r
+    containers.update(record["id"], mark)
+    stop(paths, record, timeout, sig)
+    current = containers.find(record["id"])
+    start_detached(paths, current)
+
+
 def wait_settled(containers, cid: str, timeout: Optional[float] = None) -> Optional[dict]:
     """Wait until the container is neither running nor restarting (its exit recorded, or
     its owner dead); the record then (None if it was removed)."""

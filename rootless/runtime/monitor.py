@@ -433,7 +433,7 @@ class Monitor:
         self.attach.ended(w.cid, code)  # the record says it: attached clients may read it
         if record is None or not decided:
             return False
-        if not decided[0] and record.get("auto_remove"):
+        if not decided[0] and state.removed_at_exit(record):
             from rootless.runtime.start import remove
             w.containers.leave_code(w.cid, code)  # for a `wait` that comes late
             try:

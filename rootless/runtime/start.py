@@ -110,7 +110,7 @@ def finish(containers, record: dict, code: int) -> None:
     except OSError:
         containers.leave_code(record["id"], code)
         current = None
-    if current is not None and current["status"] == state.EXITED and current.get("auto_remove"):
+    if current is not None and current["status"] == state.EXITED and state.removed_at_exit(current):
         remove(containers.paths, current)
 
 

@@ -133,8 +133,14 @@ def begin_run(record: dict, owner: dict, pid: Optional[int] = None, restarted: b
     if restarted:
         record["restart_count"] = record.get("restart_count", 0) + 1
     else:
-        record.update(restart_count=0, stopped_by_user=False, restart_cancelled=False)
+        record.update(restart_count=0, stopped_by_user=False, restart_cancelled=False, restarting_by_user=False)
     return record
+
+
+def removed_at_exit(record: dict) -> bool:
+    """Whether the exit just recorded removes the container: ``--rm``, unless a
+    ``restart`` is under way (``lifecycle.restart``). Pure."""
+    return bool(record.get("auto_remove")) and not record.get("restarting_by_user")
 
 
 def first_process_alive(record: dict) -> bool:

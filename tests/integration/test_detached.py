@@ -227,6 +227,24 @@ def test_logs_follow_and_run_rm_d(drl, driver):
     assert not os.path.exists(os.path.join(drl.root, "containers", removed))
 
 
+def test_restart_keeps_a_rm_container_and_its_layer(drl, driver):
+    """``restart`` of a ``--rm`` container starts it again, as dockerd's manual restart
+    (HasBeenManuallyRestarted): the exit it causes does not remove it, its writable layer
+    is mounted again (for overlay, a volatile one: its mark cleared), and the exit after
+    that removes it."""
+    cid = run_d(drl, "--storage-driver", driver, "--rm", "busybox", "sh", "-c",
+                "echo run >> /count; exec sleep 100")
+    def count():
+        return drl.out("exec", cid, "sh", "-c", "cat /count 2>/dev/null; true")
+    assert settled(count, until=lambda v: v) == "run\n"
+    assert drl.out("restart", "-t", "1", cid).strip() == cid
+    assert record(drl, cid)["status"] == "running"
+    assert settled(count, until=lambda v: v.count("run") == 2) == "run\nrun\n"
+    drl("stop", "-t", "1", cid)
+    assert settled(lambda: drl.out("ps", "-a", "-q")) == ""
+    assert not os.path.exists(os.path.join(drl.root, "containers", cid))
+
+
 # -- 2. the end of the login session ------------------------------------------------------------
 
 def session_members(sid: int) -> list:
