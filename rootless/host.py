@@ -1,13 +1,12 @@
-"""What this host is, as ``info`` reports it: OS, CPUs, memory, cgroups, the engine ID.
+"""What this host is, as ``info`` reports it: OS, CPUs, memory, the engine ID (its
+cgroups: ``cgroups.detect``).
 
 Everything is read from /proc, /etc/os-release and /sys without writing anything and
-without forking: ``info`` must stay cheap. The cgroup answer is a read-only look (mount
-table, our own cgroup, ``access(2)`` on its files); nothing is ever written under
-/sys/fs/cgroup here.
+without forking: ``info`` must stay cheap.
 """
 
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 # Docker's names for the file system under its root (its fsmagic table), where they differ
 # from the kernel's.
@@ -53,35 +52,6 @@ def cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 0
-
-
-def cgroup_version(mounts_text: str) -> str:
-    """"2" when /sys/fs/cgroup is the unified hierarchy, else "1" (hybrid included)."""
-    for line in mounts_text.splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and fields[1] == "/sys/fs/cgroup":
-            return "2" if fields[2] == "cgroup2" else "1"
-    return "1"
-
-
-def own_cgroup(cgroup_text: str) -> Optional[str]:
-    """Our path in the unified hierarchy (the ``0::PATH`` line of /proc/self/cgroup)."""
-    for line in cgroup_text.splitlines():
-        if line.startswith("0::"):
-            return line[3:] or "/"
-    return None
-
-
-def cgroups() -> Dict[str, str]:
-    """{"version": "1"|"2", "driver": "cgroupfs"|"none", "path": our cgroup directory}:
-    ``cgroupfs`` when cgroup v2 delegates our own cgroup to us (its directory and
-    ``cgroup.procs`` writable by us, by access(2): nothing is written to find out)."""
-    version = cgroup_version(_read("/proc/mounts"))
-    path = own_cgroup(_read("/proc/self/cgroup")) if version == "2" else None
-    directory = "/sys/fs/cgroup" + (path if path and path != "/" else "")
-    delegated = bool(path) and all(os.access(p, os.W_OK) for p in (directory, os.path.join(directory, "cgroup.procs")))
-    return {"version": version, "driver": "cgroupfs" if delegated else "none",
-            "path": directory if path else ""}
 
 
 def security_options(idmap: str) -> List[str]:

@@ -34,7 +34,8 @@ class CreateOptions:
                  restart: str = "", log: Optional[dict] = None, detach: bool = False,
                  ports: tuple = (), publish_all: bool = False, expose: tuple = (),
                  network=None, sysctls: Tuple[str, ...] = (), mounts=(), asked_mounts=((), (), (), ()),
-                 volumes_from: Tuple[str, ...] = ()):
+                 volumes_from: Tuple[str, ...] = (), resources: Optional[dict] = None,
+                 cgroup: Optional[dict] = None, cgroupns: str = ""):
         self.image, self.run, self.name, self.user = image, run, name, user
         self.userns, self.storage_driver, self.auto_remove = userns, storage_driver, auto_remove
         self.interactive, self.init, self.stop_signal = interactive, init, stop_signal
@@ -47,6 +48,9 @@ class CreateOptions:
         # bundle.mounts.Mount of -v, --mount, --tmpfs (parsed), and those flags as given
         self.mounts, self.asked_mounts = list(mounts), asked_mounts
         self.volumes_from = tuple(volumes_from)  # --volumes-from CONTAINER[:ro|rw], as given
+        # cgroups.limits's HostConfig fields (and CgroupParent), checked; the cgroup to make
+        # for them ({"strategy", "parent", "unified"}: cgroups.detect's answer); --cgroupns
+        self.resources, self.cgroup, self.cgroupns = dict(resources or {}), dict(cgroup or {}), cgroupns
 
 
 def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> dict:
@@ -96,6 +100,7 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
              init=opts.init, stop_signal=stop_signal, owners=bool(owners), ports=published, exposed=exposed,
              volatile=opts.auto_remove)
     network_bundle(bundle, network, opts.sysctls, gid_map)
+    cgroup_bundle(bundle, opts)
     made = []  # anonymous volumes made for this container: removed again if the create fails
     asked_mounts = []
     if opts.mounts or opts.volumes_from or (config.get("config") or {}).get("Volumes"):
@@ -147,6 +152,24 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
 
 
 OWNERS_FILE = "owners.json"
+
+
+def cgroup_bundle(bundle: dict, opts: CreateOptions) -> None:
+    """--cgroupns host (no cgroup namespace of its own), and the cgroup to make for the
+    limits: linux.resources.unified (cgroup v2 files), the strategy's annotation, and
+    cgroup2 at /sys/fs/cgroup (read-only unless --privileged) showing it as the root."""
+    linux = bundle["linux"]
+    if opts.cgroupns == "host":
+        linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "cgroup"]
+    if opts.cgroup:
+        from rootless.runtime import config as rc
+        if opts.cgroupns != "host":  # as Docker: its own cgroup as the root of a cgroup2 mount
+            bundle["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup2",
+                                     "options": ["nosuid", "noexec", "nodev"] + ([] if opts.run.privileged else ["ro"])})
+        linux["resources"] = {"unified": dict(opts.cgroup.get("unified") or {})}
+        bundle["annotations"][rc.CGROUP] = json.dumps({
+            "strategy": opts.cgroup["strategy"], "parent": opts.cgroup["parent"],
+            "below": opts.resources.get("CgroupParent", "")})
 
 
 def network_of(opts: CreateOptions, containers, uid_map=None) -> dict:
@@ -241,6 +264,7 @@ def asked_host_config(opts: CreateOptions) -> dict:
         "Sysctls": dict(item.partition("=")[::2] for item in opts.sysctls) or None,
         "VolumesFrom": list(opts.volumes_from) or None,
     }
+    asked.update(opts.resources)
     if any(opts.asked_mounts):
         from rootless.bundle.mounts import host_config
         asked.update(host_config(*opts.asked_mounts))

@@ -113,7 +113,33 @@ def _create_args(p) -> None:
     p.add_argument("--log-driver", default="", help="logging driver: json-file (default) or none")
     p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="log driver options (json-file: max-size, max-file, compress, ...)")
+    _resource_args(p)
+    p.add_argument("--cgroupns", default="", metavar="string",
+                   help="cgroup namespace: private (the container's own, the default) or host")
     p.set_defaults(handler=cmd_create)
+
+
+# The cgroup limits, by argparse dest (cgroups.limits.FLAGS reads the same names): for
+# create/run and update. Here, so that a run without them imports nothing of cgroups.
+RESOURCE_FLAGS = (
+    ("memory", ("-m", "--memory"), "bytes", "memory limit"),
+    ("memory_reservation", ("--memory-reservation",), "bytes", "memory soft limit"),
+    ("memory_swap", ("--memory-swap",), "bytes", "swap limit equal to memory plus swap: -1 for unlimited swap"),
+    ("cpus", ("--cpus",), "decimal", "number of CPUs"),
+    ("cpu_shares", ("-c", "--cpu-shares"), "int", "CPU shares (relative weight)"),
+    ("cpu_period", ("--cpu-period",), "int", "limit the CPU CFS period (microseconds)"),
+    ("cpu_quota", ("--cpu-quota",), "int", "limit the CPU CFS quota (microseconds per period)"),
+    ("cpuset_cpus", ("--cpuset-cpus",), "string", "CPUs in which to allow execution (0-3, 0,1)"),
+    ("cpuset_mems", ("--cpuset-mems",), "string", "memory nodes in which to allow execution (0-3, 0,1)"),
+    ("pids_limit", ("--pids-limit",), "int", "the container's pids limit (-1 for unlimited)"),
+    ("blkio_weight", ("--blkio-weight",), "uint16", "block IO relative weight, 10 to 1000, or 0 to disable"))
+
+
+def _resource_args(p) -> None:
+    for dest, flags, metavar, text in RESOURCE_FLAGS:
+        p.add_argument(*flags, dest=dest, default=None, metavar=metavar, help=text)
+    p.add_argument("--cgroup-parent", default="", metavar="string",
+                   help="the container's cgroup under this one, inside your delegated cgroup tree")
 
 
 def _run_args(p) -> None:
@@ -151,6 +177,10 @@ def _options(ctx, args):
     from rootless.bundle import mounts
     asked_mounts = mounts.collect(args.volume, args.mount, args.tmpfs, devices=args.device) \
         if (args.volume or args.mount or args.tmpfs or args.device) else []
+    if args.cgroupns not in ("", "host", "private"):
+        from rootless.errors import UsageError
+        raise UsageError("--cgroupns: invalid CGROUP mode")
+    resources, cgroup = _resources(args)
     return CreateOptions(args.image, run, name=args.name, user=args.user, userns=args.userns,
                          storage_driver=args.storage_driver, auto_remove=args.rm,
                          interactive=args.interactive, init=args.init, stop_signal=args.stop_signal,
@@ -161,7 +191,32 @@ def _options(ctx, args):
                          network=network, sysctls=tuple(args.sysctl), mounts=asked_mounts,
                          asked_mounts=(tuple(args.volume), tuple(args.mount), tuple(args.tmpfs),
                                        tuple(args.device)),
-                         volumes_from=tuple(args.volumes_from))
+                         volumes_from=tuple(args.volumes_from), resources=resources, cgroup=cgroup,
+                         cgroupns=args.cgroupns)
+
+
+def _resources(args) -> "tuple[dict, dict]":
+    """(HostConfig resource fields, the cgroup to make) from the limit flags; a limit that
+    this host cannot enforce fails here, before anything is made (cgroups.detect)."""
+    values = {dest: getattr(args, dest) for dest, _, _, _ in RESOURCE_FLAGS}
+    if all(v is None for v in values.values()) and not args.cgroup_parent:
+        return {}, {}
+    from rootless.cgroups import detect, limits
+    fields = limits.parse(values)
+    if args.cgroup_parent:
+        fields["CgroupParent"] = limits.cgroup_parent(args.cgroup_parent)
+    from rootless.errors import RootlessError
+    needed = limits.asked(values, fields)
+    if not needed and not args.cgroup_parent:
+        return fields, {}  # only "no limit" values (--pids-limit -1): nothing to make
+    found = detect.detect()
+    if found.strategy == "none" and not needed:
+        raise RootlessError("--cgroup-parent needs a cgroup v2 tree delegated to you: %s; %s"
+                            % (found.problem, found.remedy))
+    refused = detect.refusal(found, needed)
+    if refused:
+        raise RootlessError(refused)
+    return fields, {"strategy": found.strategy, "parent": found.parent, "unified": limits.unified(fields)}
 
 
 def _create(ctx, args) -> dict:

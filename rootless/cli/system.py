@@ -77,7 +77,9 @@ def system_info(ctx, probe_again: bool = False) -> dict:
     images = ctx.store().images() if os.path.exists(p.images_index) else []
     fs = paths_mod.fs_type(p.root)
     driver = (probed.get("rootfs") or {}).get("choice", "")
-    cgroups = host.cgroups()
+    from rootless.cgroups import detect
+    cgroups = detect.detect()
+    can = set(cgroups.controllers)
     release = host.os_release()
     registry, registry_warning = _registry_config()
     info = {
@@ -86,10 +88,11 @@ def system_info(ctx, probe_again: bool = False) -> dict:
         "ContainersStopped": counts[2], "Images": len(images),
         "Driver": driver,
         "DriverStatus": [["Backing Filesystem", host.backing_fs(fs)]] + ([["userxattr", "true"]] if driver == "overlay" else []),
-        "MemoryLimit": False, "SwapLimit": False, "CpuCfsPeriod": False, "CpuCfsQuota": False,
-        "CPUShares": False, "CPUSet": False, "PidsLimit": False, "IPv4Forwarding": _ip_forward(),
+        "MemoryLimit": "memory" in can, "SwapLimit": "memory" in can, "CpuCfsPeriod": "cpu" in can,
+        "CpuCfsQuota": "cpu" in can, "CPUShares": "cpu" in can, "CPUSet": "cpuset" in can,
+        "PidsLimit": "pids" in can, "IPv4Forwarding": _ip_forward(),
         "Debug": bool(ctx.debug), "OomKillDisable": False,
-        "LoggingDriver": "json-file", "CgroupDriver": cgroups["driver"], "CgroupVersion": cgroups["version"],
+        "LoggingDriver": "json-file", "CgroupDriver": cgroups.strategy, "CgroupVersion": cgroups.version,
         "KernelVersion": os.uname().release,
         "OperatingSystem": release.get("PRETTY_NAME", ""), "OSVersion": release.get("VERSION_ID", ""),
         "OSType": "linux", "Architecture": os.uname().machine,
@@ -112,6 +115,7 @@ def system_info(ctx, probe_again: bool = False) -> dict:
         "RunDir": p.run,
         "Uid": os.getuid(),
         "Network": _network_info(probed["network"]),
+        "Cgroups": cgroups.as_dict(),
         "Probes": probed,
     }
     return info
@@ -160,10 +164,8 @@ def _warnings(probed: dict, cgroups: dict, registry_problem: str) -> list:
     rootfs = probed.get("rootfs") or {}
     if rootfs.get("choice") == "copy":
         warnings.append("WARNING: Rootfs driver is copy: %s" % rootfs.get("reason", ""))
-    if cgroups["driver"] == "none":
-        warnings.append("WARNING: Running without cgroups: %s" % (
-            "no cgroup v2 subtree is delegated to you" if cgroups["version"] == "2"
-            else "the host uses cgroup v1, and rootless needs a delegated cgroup v2 subtree"))
+    if cgroups.strategy == "none":
+        warnings.append("WARNING: No cgroup limits: %s" % cgroups.problem)
     network = probed.get("network") or {}
     if network.get("choice") == "host":
         warnings.append("WARNING: No private network by default: %s" % network.get("reason", ""))
@@ -220,7 +222,7 @@ def info_lines(info: dict) -> list:
                "  Chosen: %s" % info["StorageRootReason"],
                " Run dir: %s" % info["RunDir"],
                " User: uid %d" % info["Uid"]]
-            + _ladder_lines(info["Probes"]))
+            + _ladder_lines(info["Probes"]) + _cgroup_lines(info["Cgroups"]))
 
 
 def _server_lines(info: dict) -> list:
@@ -536,6 +538,20 @@ def cmd_reset(ctx, args):
 
 
 LADDERS = (("idmap", "Id mapping"), ("rootfs", "Rootfs driver"), ("network", "Default network"))
+
+
+def _cgroup_lines(found: dict) -> list:
+    """Where containers' cgroups would go (cgroups.detect), and why not when nowhere."""
+    where = found["Hierarchy"] + (" (cgroup v2 at %s)" % found["Mount"] if found["Mount"] else "")
+    lines = [" Cgroups: %s" % found["Strategy"], "  Hierarchy: %s" % where]
+    if found["Path"]:
+        lines.append("  Own cgroup: %s" % found["Path"])
+    if found["Strategy"] == "none":
+        lines += ["  Why: %s" % found["Problem"], "  Remedy: %s" % found["Remedy"]]
+    else:
+        lines += ["  Under: %s" % found["Parent"],
+                  "  Controllers: %s" % (" ".join(found["Controllers"]) or "none")]
+    return lines
 
 
 def _ladder_lines(probes: dict) -> list:

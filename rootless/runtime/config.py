@@ -33,6 +33,11 @@ annotations (all optional; a hand-written bundle needs none of them):
                                 the ID of the container whose user and network
                                 namespaces ``container`` joins (the caller resolves it to
                                 a running pid: ``runtime.network.join``)
+``io.rootless.cgroup``          JSON object: the container's own cgroup, for its limits
+                                (``linux.resources.unified``): ``strategy`` (``cgroupfs``
+                                or ``systemd``, cgroups.detect), ``parent`` (the directory
+                                it is made under), ``below`` (--cgroup-parent's path under
+                                it); absent: no cgroup of its own
 ``io.rootless.copyup``          JSON list of ``[destination, volume directory]``: volumes
                                 to fill from the image's content at ``destination`` before
                                 they are mounted, if they are empty (Docker's copy on first
@@ -68,6 +73,7 @@ EXPOSED = "io.rootless.exposed"
 NETWORK = "io.rootless.network"
 NETWORK_OPTIONS = "io.rootless.network.options"
 COPYUP = "io.rootless.copyup"
+CGROUP = "io.rootless.cgroup"
 NETWORK_CONTAINER = "io.rootless.network.container"
 STOP_SIGNAL = "org.opencontainers.image.stopSignal"
 
@@ -104,6 +110,8 @@ class Bundle:
             raise RootlessError("config.json: %s is container but %s names no container" % (NETWORK, NETWORK_CONTAINER))
         self.sysctl = linux.get("sysctl") or {}
         self.copyup = json.loads(self.annotations.get(COPYUP) or "[]")
+        self.cgroup = json.loads(self.annotations.get(CGROUP) or "{}")
+        self.resources = (linux.get("resources") or {}).get("unified") or {}
         # Set by the caller before launch.start for ``container``: fds of the other
         # container's user and network namespaces (runtime.network.join).
         self.join = None

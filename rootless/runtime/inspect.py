@@ -104,7 +104,7 @@ def _state(record: dict, pid: int) -> dict:
         "Running": status in ALIVE,
         "Paused": status == PAUSED,
         "Restarting": status == RESTARTING,
-        "OOMKilled": False,
+        "OOMKilled": bool(record.get("oom_killed")),
         "Dead": word == "dead",
         "Pid": pid if status in ALIVE else 0,
         "ExitCode": record.get("exit_code") or 0,
@@ -204,7 +204,7 @@ def host_config(record: dict, spec: dict) -> dict:
         "Runtime": "",
         "Isolation": "",
     }
-    hc.update(resources)
+    hc.update((key, asked.get(key, default)) for key, default in resources)
     if asked.get("Mounts"):
         hc["Mounts"] = asked["Mounts"]
     if asked.get("Tmpfs"):

@@ -55,6 +55,9 @@ def main(bundle, chan, parent: int, debug=None) -> int:
     rootfs = driver.mount(bundle.dir, [(d, {}) for d in bundle.layers], bundle.volatile) if driver else bundle.root
     if not os.path.isdir(rootfs):
         raise RootlessError("the bundle's root.path %s is not a directory" % rootfs)
+    if bundle.cgroup:  # the parent moves us into the container's cgroup, before its namespace
+        sync.send(chan, "cgroup")
+        sync.raise_error(sync.recv(chan))
     _unshare_rest(bundle.namespaces)
     if joined:
         ns.join(joined)  # the other container's network namespace: its user namespace owns it

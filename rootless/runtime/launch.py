@@ -13,7 +13,11 @@ is one ``linux.sync`` message on one socketpair, whose child end K and P share::
   strategy.write(K's maps)
           ---------- mapped ---->
                                   unshare(MNT); / private;
-                                  rootfs mounted; unshare(the rest)
+                                  rootfs mounted
+          <--------- cgroup ----- (only with limits: cgroups.v2)
+  make its cgroup, move K in
+          ---------- entered --->
+                                  unshare(the rest: CGROUP too)
                                   fork_sibling P -----------------> die with the parent
           <--------- pid N ------ (P is the parent's child)
   network helpers (meanwhile)     exit (fuse-overlayfs: wait)       mounts; pivot_root
@@ -87,6 +91,7 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
     finally:
         parent_end.close()
     started = Started(setup.pid, pid, setup.master)
+    started.cgroup = setup.cgroup
     if setup.companions is not None:
         started.companions = setup.companions
     return started
@@ -102,6 +107,7 @@ class _Setup:
         self.pid: Optional[int] = None
         self.ready = self.went = False
         self.master: Optional[int] = None
+        self.cgroup = ""  # the container's cgroup directory, once made
 
     def follow(self, sock) -> None:
         while True:
@@ -112,6 +118,11 @@ class _Setup:
             if op == "map":
                 self.strategy.write(self.keeper, self.bundle.uid_map, self.bundle.gid_map)
                 sync.send(sock, "mapped")
+            elif op == "cgroup":
+                from rootless.cgroups import v2
+                self.cgroup = v2.enter(self.bundle.cgroup, os.path.basename(self.bundle.dir), self.keeper,
+                                       self.bundle.resources, self.bundle.cgroup.get("optional") or ())
+                sync.send(sock, "entered")
             elif op == "pid":
                 self.pid = message["pid"]
                 if self.on_pid is not None:
@@ -173,6 +184,12 @@ class _Setup:
                 _waitpid(pid)
         if self.master is not None:
             os.close(self.master)
+        if self.cgroup:
+            from rootless.cgroups import v2
+            try:
+                v2.remove(self.cgroup)
+            except RootlessError:
+                pass  # the set-up's own error is the one to report
 
 
 def as_mapped_root(bundle, fn, what: str = "removing as the container's root"):

@@ -10,11 +10,11 @@ bytes); ``max-file`` without ``max-size`` is allowed and rotates nothing; number
 booleans are read by the rules of Go's strconv (no spaces, no underscores).
 """
 
-import math
 import re
 from typing import Dict, Iterable, Optional, Union
 
 from rootless.errors import Unsupported, UsageError
+from rootless.units import go_bool, go_size
 
 DRIVERS = ("json-file", "none")
 # Docker's other built-in drivers: known names get "not supported", others "no such driver".
@@ -30,9 +30,6 @@ TAG_FIELDS = ("ID", "FullID", "Name", "ImageID", "ImageFullID", "ImageName", "Da
               "ContainerImageName")
 _TAG_ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}")
 
-_DECIMAL = {"k": 1000, "m": 1000 ** 2, "g": 1000 ** 3, "t": 1000 ** 4, "p": 1000 ** 5}
-_BINARY = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4, "p": 1024 ** 5}
-_GO_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _GO_INT = re.compile(r"[+-]?[0-9]+\Z")
 
 
@@ -136,38 +133,6 @@ def _compress(opts, max_size, max_file) -> bool:
     if compress and (max_file == 1 or max_size is None):
         raise _start_error("compress cannot be true when max-file is less than 2 or max-size is not set")
     return compress
-
-
-def go_size(text: str, binary: bool = False) -> int:
-    """go-units FromHumanSize (decimal) or RAMInBytes (``binary``), errors included."""
-    sep = max(text.rfind(c) for c in "0123456789. ")
-    if sep < 0:
-        raise ValueError("invalid size: '%s'" % text)
-    num, suffix = (text[:sep + 1], text[sep + 1:]) if text[sep] != " " else (text[:sep], text[sep + 1:])
-    if not _GO_FLOAT.match(num):
-        raise ValueError('strconv.ParseFloat: parsing "%s": invalid syntax' % num)
-    size = float(num)
-    if math.isinf(size):
-        raise ValueError('strconv.ParseFloat: parsing "%s": value out of range' % num)
-    if size < 0:
-        raise ValueError("invalid size: '%s'" % text)
-    if not suffix:
-        return int(size)
-    low = suffix.lower()
-    units = _BINARY if binary else _DECIMAL
-    if len(low) > 3 or (low[0] == "b" and len(low) > 1) or (low[0] != "b" and low[0] not in units) \
-            or (len(low) == 2 and low[1] != "b") or (len(low) == 3 and low[1:] != "ib"):
-        raise ValueError("invalid suffix: '%s'" % (low if len(low) <= 3 else suffix))
-    return int(size) if low[0] == "b" else int(size * units[low[0]])
-
-
-def go_bool(text: str) -> bool:
-    """strconv.ParseBool."""
-    if text in ("1", "t", "T", "TRUE", "true", "True"):
-        return True
-    if text in ("0", "f", "F", "FALSE", "false", "False"):
-        return False
-    raise ValueError('strconv.ParseBool: parsing "%s": invalid syntax' % text)
 
 
 def _regex(key: str, pattern: str):

@@ -62,6 +62,7 @@ class Watched:
     def __init__(self, containers, cid: str):
         self.containers, self.cid = containers, cid
         self.started = None  # launch.Started
+        self.oom_killed = False  # the last run's (its cgroup said so)
         self.streams: Dict[int, str] = {}  # fd -> "stdout" | "stderr"
         self.writer = None
         self.stdin_w: Optional[int] = None
@@ -261,8 +262,9 @@ class Monitor:
         pid = w.started.pid
         owner = state.me()
 
-        ports = w.started.ports()
-        containers.update(w.cid, lambda r: state.begin_run(r, owner, pid, restarted=not first, ports=ports))
+        ports, cgroup = w.started.ports(), w.started.cgroup
+        containers.update(w.cid, lambda r: state.begin_run(r, owner, pid, restarted=not first, ports=ports,
+                                                              cgroup=cgroup))
 
     def _stdio(self, record: dict, bundle):
         """(stdin, stdout, stderr) for the container, and the ends the monitor keeps."""
@@ -388,6 +390,7 @@ class Monitor:
             for pid in w.started.companions.pids():
                 self.companions.pop(pid, None)
         w.started.end_companions()
+        w.oom_killed = _release_cgroup(w.started, w.cid)
         w.started = None
         for fd in list(w.streams):  # what it wrote just before the end is still queued
             self._drain(w, fd)
@@ -422,7 +425,7 @@ class Monitor:
             decided.append(again)
             r.update(status=state.RESTARTING if again else state.EXITED, exit_code=code,
                      finished=time.time(), monitor=state.me() if again else None, pid=None,
-                     ports=None)
+                     ports=None, cgroup=None, oom_killed=w.oom_killed)
             return r
         try:
             record = w.containers.update(w.cid, exited)
@@ -537,3 +540,13 @@ def main(path: str) -> None:
     except BaseException as e:
         _log("stopped by %s: %s" % (type(e).__name__, e))
         raise
+
+
+def _release_cgroup(started, cid: str) -> bool:
+    """Remove the container's cgroup after its end; whether the OOM killer ended one of its
+    processes. A cgroup that cannot be removed is logged, not fatal to the monitor."""
+    try:
+        return started.release_cgroup()
+    except Exception as e:
+        _log("removing the cgroup of %s: %s" % (cid[:12], e))
+        return False

@@ -77,6 +77,8 @@ def plan(spec: dict, rootfs: str, bundle: str, devpts_gid=None) -> List[Op]:
             ops.append(("bind", os.path.join(bundle, mnt["source"]), dest, flags | m.MS_REC))
         elif kind == "sysfs":
             ops.append(("sysfs", dest, flags))
+        elif kind == "cgroup2":
+            ops.append(("cgroup2", dest, flags))
         else:
             ops.append(("mount", mnt["source"], dest, kind, flags, data))
         if dest == "/dev":
@@ -121,6 +123,8 @@ def apply(ops: List[Op], rootfs: str, debug=None) -> None:
                 m.mount(src, _target(rootfs, dest, True), fstype, flags, data or None)
             elif kind == "sysfs":
                 _sysfs(rootfs, op[1], op[2])
+            elif kind == "cgroup2":
+                _cgroup2(rootfs, op[1], op[2])
             elif kind == "device":
                 m.mount(op[1], _target(rootfs, op[2], False), None, m.MS_BIND)
             elif kind == "symlink":
@@ -164,6 +168,25 @@ def _sysfs(rootfs: str, dest: str, flags: int) -> None:
         m.mount("/sys", target, None, m.MS_BIND | m.MS_REC)
         if flags & m.MS_RDONLY:
             _remount_tree_readonly(target)
+
+
+def _cgroup2(rootfs: str, dest: str, flags: int) -> None:
+    """cgroup2 as the container's cgroup namespace shows it (its own cgroup as the root),
+    mounted read-write, then that one mount made read-only if asked (the hierarchy has one
+    superblock, read-write on the host, which a read-only mount would have to change)."""
+    from rootless.linux import mount as m
+    target = _target(rootfs, dest, True)
+    try:
+        m.mount("cgroup2", target, "cgroup2", flags & ~m.MS_RDONLY)
+    except OSError as e:
+        # The host's own cgroup2 mount is there (a bind of the host's /sys): the kernel
+        # refuses the same file system again on the root of its mount. A tmpfs between.
+        if e.errno != errno.EBUSY:
+            raise
+        m.mount("tmpfs", target, "tmpfs", flags & ~m.MS_RDONLY, "size=0k,mode=0755")
+        m.mount("cgroup2", target, "cgroup2", flags & ~m.MS_RDONLY)
+    if flags & m.MS_RDONLY:
+        m.remount_readonly(target)
 
 
 def _remount_tree_readonly(target: str) -> None:

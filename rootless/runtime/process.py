@@ -40,6 +40,18 @@ class Started:
     def __init__(self, pid: int, keeper_pid: int, master: Optional[int]):
         self.pid, self.keeper, self.master = pid, keeper_pid, master
         self.companions = None  # runtime.network.Companions: its network processes, if any
+        self.cgroup = ""  # its own cgroup's directory (cgroups.v2), when it has one
+
+    def release_cgroup(self) -> bool:
+        """Remove the container's cgroup once its first process has ended; whether the
+        OOM killer ended one of its processes (inspect's State.OOMKilled)."""
+        if not self.cgroup:
+            return False
+        from rootless.cgroups import v2
+        killed = v2.oom_killed(self.cgroup)
+        path, self.cgroup = self.cgroup, ""
+        v2.remove(path)
+        return killed
 
     def ports(self) -> list:
         """The published ports as bound: ``[[host_ip, host_port, container_port, proto]]``."""

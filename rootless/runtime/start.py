@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
@@ -38,13 +39,17 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
         return state.begin_run(r, owner)
     record = containers.update(record["id"], running) or record
 
+    procs = []
+
     def started(proc) -> None:
         pid, ports = proc.pid, proc.ports()
+        procs.append(proc)
 
         def known(r: dict) -> Optional[dict]:
             if r["status"] != state.RUNNING:
                 return None
-            r.update(pid=pid, pid_start=state.process_start_time(pid), ports=ports or None)
+            r.update(pid=pid, pid_start=state.process_start_time(pid), ports=ports or None,
+                     cgroup=proc.cgroup or None)
             return r
         if _removed(containers.update(record["id"], known)):
             # An rm -f came while the container started, before its pid was recorded (so
@@ -68,7 +73,18 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
         code = getattr(e, "exit_code", 125)
         raise
     finally:
-        finish(containers, record, code)
+        finish(containers, record, code, _release_cgroup(procs))
+
+
+def _release_cgroup(procs) -> bool:
+    """Remove the container's cgroup; whether the OOM killer ended one of its processes."""
+    oom = False
+    for proc in procs:
+        try:
+            oom = proc.release_cgroup() or oom
+        except Exception as e:
+            sys.stderr.write("rootless: warning: %s\n" % e)
+    return oom
 
 
 def companion_ended(containers, cid: str, name: str, status: int) -> None:
@@ -96,14 +112,14 @@ def _removed(current: Optional[dict]) -> bool:
     return current is None or current["status"] == state.REMOVING
 
 
-def finish(containers, record: dict, code: int) -> None:
+def finish(containers, record: dict, code: int, oom_killed: bool = False) -> None:
     """Record the exit (unless ``rm`` is removing it), and remove a ``--rm`` container. On
     a full disk the code is left in the run dir, where readers find it."""
     def exited(r: dict) -> Optional[dict]:
         if r["status"] == state.REMOVING:
             return None
         r.update(status=state.EXITED, exit_code=code, finished=time.time(), monitor=None, pid=None,
-                 ports=None)
+                 ports=None, cgroup=None, oom_killed=oom_killed)
         return r
     try:
         current = containers.update(record["id"], exited)

@@ -123,13 +123,13 @@ def me() -> dict:
 
 
 def begin_run(record: dict, owner: dict, pid: Optional[int] = None, restarted: bool = False,
-              ports: Optional[list] = None) -> dict:
+              ports: Optional[list] = None, cgroup: str = "") -> dict:
     """``record`` as its owner starts a run: by its user (a fresh start: the restart count
     and the stop marks reset, as Docker's), or by the restart policy (counted). ``ports``:
-    the published ports as bound for this run. Pure."""
+    the published ports as bound for this run; ``cgroup``: its own cgroup's directory. Pure."""
     record.update(status=RUNNING, monitor=owner, started=time.time(), exit_code=None, finished=None,
                   pid=pid, pid_start=process_start_time(pid) if pid else None, ports=ports or None,
-                  network_error=None)
+                  network_error=None, cgroup=cgroup or None, oom_killed=False)
     if restarted:
         record["restart_count"] = record.get("restart_count", 0) + 1
     else:

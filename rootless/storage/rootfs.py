@@ -103,11 +103,10 @@ def _clear_volatile_mark(work: str) -> None:
     """Remove overlayfs's mark of an earlier ``volatile`` mount from the work directory.
     Its directories have mode 0; the caller is root of the container's user namespace,
     which maps their owner, so it may read and remove them."""
-    import shutil
-    try:
-        shutil.rmtree(os.path.join(work, "work", "incompat"))
-    except FileNotFoundError:
-        pass
+    incompat = os.path.join(work, "work", "incompat")
+    if os.path.lexists(incompat):  # only after a first mount: shutil is not on the run path
+        import shutil
+        shutil.rmtree(incompat)
 
 
 class FuseOverlay(Overlay):

@@ -109,7 +109,7 @@ def test_docker_flags_rootless_lacks_say_so(rl):
     run = " (see 'rootless run --help')"
     assert refused(rl, "run", "--ulimit", "nofile=10", "busybox") == "--ulimit is not supported yet" + run
     assert refused(rl, "run", "--ulimit=nofile=10", "busybox") == "--ulimit is not supported yet" + run
-    assert refused(rl, "run", "-m", "1g", "busybox") == "-m (--memory) is not supported yet" + run
+    assert refused(rl, "run", "-a", "stdout", "busybox") == "-a (--attach) is not supported yet" + run
     assert refused(rl, "container", "create", "--shm-size", "1g", "busybox") == \
         "--shm-size is not supported yet (see 'rootless container create --help')"
     assert refused(rl, "-H", "tcp://x", "ps") == "-H (--host) is not supported yet (see 'rootless --help')"

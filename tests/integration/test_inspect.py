@@ -231,7 +231,7 @@ def test_info_counts_what_ps_shows(irl):
     assert info["Images"] == len(irl.out("images", "-q").split()) == 1
     assert info["Driver"] == info["Probes"]["rootfs"]["choice"] and info["DockerRootDir"] == irl.root
     assert info["StorageRoot"] == irl.root and info["OSType"] == "linux" and info["NCPU"] >= 1
-    assert info["MemTotal"] > 0 and info["CgroupVersion"] in ("1", "2") and info["CgroupDriver"] in ("none", "cgroupfs")
+    assert info["MemTotal"] > 0 and info["CgroupVersion"] in ("1", "2") and info["CgroupDriver"] in ("none", "cgroupfs", "systemd")
     assert "name=rootless" in info["SecurityOptions"] and isinstance(info["Warnings"], list)
     assert info["ID"] == json.loads(irl.out("info", "-f", "json"))["ID"] != ""  # kept, not made anew
     assert irl.out("info", "-f", "{{.ContainersRunning}} {{.ContainersStopped}}") == "1 2\n"

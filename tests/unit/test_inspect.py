@@ -190,13 +190,6 @@ def test_type_names():
 
 # -- host facts ----------------------------------------------------------------------------------
 
-def test_cgroup_version_and_our_cgroup():
-    assert host.cgroup_version("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n") == "2"
-    assert host.cgroup_version("tmpfs /sys/fs/cgroup tmpfs rw 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n") == "1"
-    assert host.own_cgroup("0::/user.slice/user-1000.slice/session-3.scope\n") == "/user.slice/user-1000.slice/session-3.scope"
-    assert host.own_cgroup("4:memory:/x\n") is None
-
-
 def test_os_release_and_units(tmp_path):
     path = tmp_path / "os-release"
     path.write_text('NAME="Debian GNU/Linux"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID=\'12\'\n# c\n')

@@ -3,7 +3,8 @@
 import pytest
 
 from rootless.errors import Unsupported, UsageError
-from rootless.runtime.logopts import extra_attrs, go_bool, go_size, parse_log_opts
+from rootless.runtime.logopts import extra_attrs, parse_log_opts
+from rootless.units import go_bool, go_size
 
 
 def test_defaults_are_json_file_without_rotation():
