@@ -10,8 +10,10 @@ Two ways to a directory we may write (``cgroups.detect`` chose one at ``create``
 * ``systemd``: the systemd user manager's tree is ours. The user manager is asked (busctl,
   StartTransientUnit) for a delegated scope ``S`` with the keeper in it; the keeper is
   moved on to ``S/container``, the container's cgroup, and the controllers are handed
-  down from ``S``, which then holds no process itself. systemd removes ``S`` once it is
-  empty.
+  down from ``S``, which then holds no process itself. Once the container's first process
+  runs, the keeper moves on to ``S/holder`` and waits there: systemd removes ``S``, with
+  everything in it, the moment it is empty, and its owner must read ``memory.events``
+  first. The owner ends the keeper after that.
 
 Nothing here is ever written outside those directories.
 """
@@ -66,6 +68,46 @@ def move(path: str, pid: int) -> None:
     _write(os.path.join(path, "cgroup.procs"), str(pid))
 
 
+def hold(path: str, keeper: int) -> None:
+    """Move the keeper out of the container's cgroup of a systemd scope into the scope's
+    ``holder``: it keeps the scope (so the container's cgroup, and its memory.events)
+    until the container's owner has read it, and counts against none of its limits."""
+    holder = os.path.join(os.path.dirname(path), "holder")
+    _mkdir(holder)
+    move(holder, keeper)
+
+
+def join(path: str, pid: int) -> None:
+    """Move ``pid``, a process of ours from outside (``exec``'s helper), into the running
+    container's cgroup ``path``. Where we may not (a systemd scope: the common ancestor is
+    root's), the user manager moves it (busctl AttachProcessesToUnit, systemd >= 238)."""
+    try:
+        move(path, pid)
+        return
+    except RootlessError as e:
+        scope = os.path.dirname(path)
+        if getattr(e, "errno", None) != errno.EACCES or not scope.endswith(".scope"):
+            raise
+    from rootless.cgroups import detect
+    from rootless.linux.idmap import spawn, which
+    busctl = which("busctl")
+    if not busctl:
+        raise RootlessError("busctl is not installed: it asks the systemd user manager to move the process")
+    argv = [busctl, "--user", "--quiet", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager", "AttachProcessesToUnit", "ssau", os.path.basename(scope),
+            "/" + os.path.basename(path), "1", str(pid)]
+    code, said = spawn(argv, env=detect.user_bus_env(os.getuid()))
+    if code:
+        raise RootlessError("the systemd user manager did not move the process into the container's cgroup: %s"
+                            % (said.strip().splitlines()[-1] if said.strip() else "busctl exit %d" % code))
+    want = path[len(detect.hierarchy(detect.read_text("/proc/self/mounts"))[1]):]
+    deadline = time.monotonic() + 10
+    while detect.own_path(detect.read_text("/proc/%d/cgroup" % pid)) != want:
+        if time.monotonic() > deadline:
+            raise RootlessError("the process did not reach the container's cgroup %s within 10 s" % path)
+        time.sleep(0.002)
+
+
 def remove(path: str, timeout: float = 2.0) -> None:
     """End whatever is left in ``path`` (cgroup.kill, where the kernel has it) and remove
     it, then the systemd scope around it when it was ours and is now empty."""
@@ -88,6 +130,7 @@ def remove(path: str, timeout: float = 2.0) -> None:
         time.sleep(0.005)
     scope = os.path.dirname(path)
     if os.path.basename(path) == "container" and scope.endswith(".scope"):
+        _rmdir_quietly(os.path.join(scope, "holder"))  # once the keeper has gone
         _rmdir_quietly(scope)  # else systemd removes it, once it sees it empty
 
 

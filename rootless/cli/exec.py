@@ -60,7 +60,8 @@ def cmd_exec(ctx, args):
         proc["terminal"] = False
         null = os.open(os.devnull, os.O_RDWR)
         try:
-            started = rexec.start(bundle, pid, proc, user, (null, null, null), alive=alive)
+            started = rexec.start(bundle, pid, proc, user, (null, null, null), alive=alive,
+                                  cgroup=record.get("cgroup") or "")
         finally:
             os.close(null)
         started.end_keeper()
@@ -68,5 +69,5 @@ def cmd_exec(ctx, args):
     from rootless.runtime.foreground import Foreground
 
     def begin(stdio, on_pid):
-        return rexec.start(bundle, pid, proc, user, stdio, on_pid, alive=alive)
+        return rexec.start(bundle, pid, proc, user, stdio, on_pid, alive=alive, cgroup=record.get("cgroup") or "")
     return Foreground(bundle, args.interactive, start=begin, detach_keys=keys).run()

@@ -11,7 +11,9 @@ no_new_privs, the id strategy's confinement, working directory), and execs::
   CLI (host)                     E (the CLI's child)               X (in the container)
   ----------                     -------------------               --------------------
   record: running, pid P
-  fork E ----------------------> open P's namespaces, join them
+  fork E ----------------------> (with limits: "cgroup"; the CLI
+                                 moves E into the container's cgroup)
+                                 open P's namespaces, join them
                                  (user, cgroup, ipc, uts, net,
                                  pid, mnt: / is the container's)
                                  fork_sibling X ----------------->  its pid namespace is P's
@@ -85,7 +87,7 @@ def process(base: dict, opts: ExecOptions, all_caps: Sequence[str] = ()) -> dict
 
 
 def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] = (0, 1, 2),
-          on_pid=None, alive=None) -> Started:
+          on_pid=None, alive=None, cgroup: str = "") -> Started:
     """Start ``proc`` in the container whose first process is ``pid``; X's pid, E's (to
     reap), the pty master. Raises what the set-up raised (126/127 for the command).
 
@@ -93,7 +95,9 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
     additional_gids, name, home), called in X with a reader of the container's files
     (the CLI passes ``bundle.users.resolve``; the runtime does not import the bundle).
     ``alive()``: whether ``pid`` is still the container's first process, asked once its
-    namespaces are open (a pid that ended may be reused by any process of yours)."""
+    namespaces are open (a pid that ended may be reused by any process of yours).
+    ``cgroup``: the container's own cgroup (its record's): E is moved into it before it
+    joins the cgroup namespace, so X counts against the container's limits."""
     strategy = idmapping.get(bundle.idmap)
     steps.preload(proc)
     # -u: looked up in the container's files, by X, with what is loaded now
@@ -112,7 +116,8 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
             parent_end.close()
             steps.take_stdio(stdio)
             maps = (bundle.uid_map, bundle.gid_map)
-            sync.child_main(lambda: _enter(opened, proc, resolve, strategy, maps, child_end), child_end)
+            sync.child_main(lambda: _enter(opened, proc, resolve, strategy, maps, child_end, bool(cgroup)),
+                            child_end)
     finally:
         for fd, _ in opened:
             os.close(fd)
@@ -123,7 +128,11 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
             message, fds = sync.recv(parent_end, want_fds=True)
             if message is None:
                 break
-            if message.get("op") == "pid":
+            if message.get("op") == "cgroup":
+                from rootless.cgroups import v2
+                v2.join(cgroup, helper)
+                sync.send(parent_end, "entered")
+            elif message.get("op") == "pid":
                 child = message["pid"]
                 if on_pid is not None:
                     on_pid(child)
@@ -149,8 +158,12 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
     return Started(child, helper, master)
 
 
-def _enter(opened, proc: dict, resolve, strategy, maps, chan) -> int:
-    """E: into the namespaces, then X as the CLI's child."""
+def _enter(opened, proc: dict, resolve, strategy, maps, chan, cgroup: bool) -> int:
+    """E: into the container's cgroup (its parent moves it), the namespaces, then X as the
+    CLI's child."""
+    if cgroup:
+        sync.send(chan, "cgroup")
+        sync.raise_error(sync.recv(chan))
     ns.join(opened)
     child = ns.fork_sibling()
     if child == 0:

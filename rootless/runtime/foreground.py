@@ -147,6 +147,7 @@ class Foreground:
             return 0
         if not status:
             status.append(os.waitpid(started.pid, 0)[1])
+        started.release_cgroup()  # before the keeper, which may hold its systemd scope
         started.end_keeper()
         started.end_companions(wait=False)  # this CLI exits next: init reaps them
         return init.code_of(status[0])

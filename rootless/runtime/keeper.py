@@ -71,11 +71,13 @@ def main(bundle, chan, parent: int, debug=None) -> int:
         sync.child_main(lambda: init.main(bundle, chan, rootfs, debug), chan)
     sync.send(chan, "pid", pid=pid)
     chan.close()
-    if getattr(driver, "proc", None) is None:
+    if getattr(driver, "proc", None) is None and (bundle.cgroup or {}).get("strategy") != "systemd":
         return 0
+    # fuse-overlayfs, or a systemd scope to hold (the parent moved us to its holder cgroup:
+    # systemd would remove the scope, memory.events and all, the moment it is empty)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, signal.SIG_IGN)
-    while True:  # hold fuse-overlayfs until the parent ends us
+    while True:  # until the parent ends us
         signal.pause()
 
 

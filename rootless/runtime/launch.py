@@ -125,6 +125,9 @@ class _Setup:
                 sync.send(sock, "entered")
             elif op == "pid":
                 self.pid = message["pid"]
+                if self.cgroup and self.bundle.cgroup.get("strategy") == "systemd":
+                    from rootless.cgroups import v2
+                    v2.hold(self.cgroup, self.keeper)
                 if self.on_pid is not None:
                     self.on_pid(self.pid)
                 if self.bundle.ports or self.bundle.helper:

@@ -382,6 +382,7 @@ class Monitor:
         companion_ended(w.containers, w.cid, c.name, status)
 
     def _ended(self, w: Watched, code: int) -> None:
+        w.oom_killed = _release_cgroup(w.started, w.cid)  # before the keeper, which may hold its scope
         # The keeper first: with fuse-overlayfs it still holds the output pipes' write ends.
         if w.started.keeper:
             self.keepers.pop(w.started.keeper, None)
@@ -390,7 +391,6 @@ class Monitor:
             for pid in w.started.companions.pids():
                 self.companions.pop(pid, None)
         w.started.end_companions()
-        w.oom_killed = _release_cgroup(w.started, w.cid)
         w.started = None
         for fd in list(w.streams):  # what it wrote just before the end is still queued
             self._drain(w, fd)
@@ -545,8 +545,7 @@ def main(path: str) -> None:
 def _release_cgroup(started, cid: str) -> bool:
     """Remove the container's cgroup after its end; whether the OOM killer ended one of its
     processes. A cgroup that cannot be removed is logged, not fatal to the monitor."""
-    try:
-        return started.release_cgroup()
-    except Exception as e:
-        _log("removing the cgroup of %s: %s" % (cid[:12], e))
-        return False
+    oom = started.release_cgroup()
+    if started.cgroup_error:
+        _log("removing the cgroup of %s: %s" % (cid[:12], started.cgroup_error))
+    return oom

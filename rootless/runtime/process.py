@@ -41,17 +41,23 @@ class Started:
         self.pid, self.keeper, self.master = pid, keeper_pid, master
         self.companions = None  # runtime.network.Companions: its network processes, if any
         self.cgroup = ""  # its own cgroup's directory (cgroups.v2), when it has one
+        self.oom_killed, self.cgroup_error = False, ""
 
     def release_cgroup(self) -> bool:
-        """Remove the container's cgroup once its first process has ended; whether the
-        OOM killer ended one of its processes (inspect's State.OOMKilled)."""
-        if not self.cgroup:
-            return False
-        from rootless.cgroups import v2
-        killed = v2.oom_killed(self.cgroup)
-        path, self.cgroup = self.cgroup, ""
-        v2.remove(path)
-        return killed
+        """Once its first process has ended: whether the OOM killer ended one of the
+        container's processes (inspect's State.OOMKilled, from memory.events), and its
+        cgroup removed. Called before the keeper ends: in a systemd scope the keeper holds
+        the scope (cgroups.v2.hold), which systemd removes, cgroup and all, as soon as it
+        is empty. Once; a failure is kept in ``cgroup_error`` and the answer is False."""
+        if self.cgroup:
+            from rootless.cgroups import v2
+            path, self.cgroup = self.cgroup, ""
+            try:
+                self.oom_killed = v2.oom_killed(path)
+                v2.remove(path)
+            except Exception as e:
+                self.cgroup_error = str(e)
+        return self.oom_killed
 
     def ports(self) -> list:
         """The published ports as bound: ``[[host_ip, host_port, container_port, proto]]``."""
@@ -60,6 +66,7 @@ class Started:
     def wait(self) -> int:
         """The process's exit code (Docker's codes), then its helpers ended and reaped."""
         code = code_of(waitpid(self.pid))
+        self.release_cgroup()
         self.end_keeper()
         self.end_companions()
         return code

@@ -80,10 +80,9 @@ def _release_cgroup(procs) -> bool:
     """Remove the container's cgroup; whether the OOM killer ended one of its processes."""
     oom = False
     for proc in procs:
-        try:
-            oom = proc.release_cgroup() or oom
-        except Exception as e:
-            sys.stderr.write("rootless: warning: %s\n" % e)
+        oom = proc.release_cgroup() or oom
+        if proc.cgroup_error:
+            sys.stderr.write("rootless: warning: %s\n" % proc.cgroup_error)
     return oom
 
 

@@ -80,8 +80,10 @@ def test_memory_limit_oom_kills_the_hog(vrl):
 
 
 def test_pids_limit_stops_a_fork_bomb(vrl):
+    # The bomb runs in a subshell (which ends at the first refused fork); pid 1 execs a
+    # sleep, which needs no fork, so the container outlives the bomb and its children.
     cid = vrl.out("run", "-d", "--pids-limit", "10", "busybox", "sh", "-c",
-                  "while :; do sleep 100 & done 2>/dev/null").strip()
+                  "(while :; do sleep 100 & done) 2>/dev/null & exec sleep 100").strip()
     path = record(vrl, cid)["cgroup"]
 
     def read(name):
@@ -125,6 +127,18 @@ def test_each_limit_reaches_its_file(vrl):
     with open("/proc/%d/cgroup" % pid) as f:
         assert f.read().strip() == "0::" + path[len(CGROUP):]
     assert inspect(vrl, cid, "{{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}}") == "50 512"
+    vrl("rm", "-f", cid)
+    assert ours() == []
+
+
+def test_exec_runs_inside_the_limits(vrl):
+    """An exec'd process joins the container's cgroup (the user manager moves it: the
+    runner's own cgroup is a system service's) and counts against its limits."""
+    cid = vrl.out("run", "-d", "--memory", "50m", "busybox", "sleep", "100").strip()
+    assert vrl.out("exec", cid, "cat", "/proc/self/cgroup") == "0::/\n"
+    hog = vrl("exec", cid, "dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1", check=False)
+    assert hog.returncode == 137, hog.stderr
+    assert inspect(vrl, cid, "{{.State.Running}}") == "true"  # the hog died, not the container
     vrl("rm", "-f", cid)
     assert ours() == []
 
