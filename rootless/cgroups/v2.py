@@ -188,13 +188,13 @@ def keyed(text: str) -> "Dict[str, int]":
 def _fill(path: str, files: "Dict[str, str]", optional) -> None:
     _mkdir(path, exist_ok=False)
     try:
-        _write_files(path, files, optional)
+        write_files(path, files, optional)
     except BaseException:
         _rmdir_quietly(path)
         raise
 
 
-def _write_files(path: str, files: "Dict[str, str]", optional) -> None:
+def write_files(path: str, files: "Dict[str, str]", optional) -> None:
     for name in sorted(files, key=lambda n: FILE_ORDER.index(n) if n in FILE_ORDER else len(FILE_ORDER)):
         target = os.path.join(path, name)
         if name in optional and not os.path.exists(target):
@@ -242,7 +242,7 @@ def _enter_scope(spec: dict, cid: str, pid: int, files, optional, wanted) -> str
     try:
         move(path, pid)  # within the scope, ours: allowed
         _hand_down(scope, wanted, make_leaf=False)  # the scope itself holds no process now
-        _write_files(path, files, optional)
+        write_files(path, files, optional)
     except BaseException:
         kill(scope)
         raise

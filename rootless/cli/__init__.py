@@ -184,6 +184,7 @@ COMMAND_MODULES = {
     "container": "containers", "create": "containers", "run": "containers", "start": "containers",
     "rm": "containers", "ps": "containers", "stop": "containers", "kill": "containers",
     "restart": "containers", "wait": "containers", "logs": "containers", "rename": "containers",
+    "pause": "containers", "unpause": "containers", "stats": "containers", "update": "containers",
     "exec": "containers", "attach": "containers", "cp": "containers", "export": "containers",
     "diff": "containers", "commit": "containers", "top": "containers", "port": "containers",
     "pull": "registry", "push": "registry", "search": "registry", "login": "login", "logout": "login",

@@ -45,9 +45,10 @@ def register(sub, word=None) -> None:
     if csub is not None:
         importlib.import_module("rootless.cli.inspect").add_container_parser(csub)
     for name, words in (("logs", ("logs",)), ("attach", ("attach",)),
-                        ("lifecycle", ("stop", "restart", "kill", "wait")),
+                        ("lifecycle", ("stop", "restart", "kill", "wait", "pause", "unpause")),
                         ("ps", ("ps", "rename")), ("exec", ("exec",)), ("files", ("cp", "export")),
-                        ("commit", ("diff", "commit", "top")), ("port", ("port",))):
+                        ("commit", ("diff", "commit", "top")), ("port", ("port",)), ("stats", ("stats",)),
+                        ("update", ("update",))):
         if everything or word in words:
             importlib.import_module("rootless.cli." + name).add_parsers(sub, csub)
 

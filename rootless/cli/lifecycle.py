@@ -24,6 +24,10 @@ def add_parsers(sub, csub) -> None:
         p = parent.add_parser("wait", help="block until containers stop, then print their exit codes")
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
         p.set_defaults(handler=cmd_wait)
+        for verb in ("pause", "unpause"):
+            p = parent.add_parser(verb, help="%s all processes within one or more containers" % verb)
+            p.add_argument("containers", nargs="+", metavar="CONTAINER")
+            p.set_defaults(handler=cmd_pause if verb == "pause" else cmd_unpause)
 
 
 def _each(ctx, refs, act) -> int:
@@ -77,6 +81,24 @@ def cmd_kill(ctx, args):
         lifecycle.kill(ctx.paths(), record, sig)
         out(ref)
     return _each(ctx, args.containers, kill)
+
+
+def cmd_pause(ctx, args):
+    from rootless.runtime import pausing
+
+    def pause(record, ref):
+        pausing.pause(ctx.paths(), record)
+        out(ref)
+    return _each(ctx, args.containers, pause)
+
+
+def cmd_unpause(ctx, args):
+    from rootless.runtime import pausing
+
+    def unpause(record, ref):
+        pausing.unpause(ctx.paths(), record)
+        out(ref)
+    return _each(ctx, args.containers, unpause)
 
 
 def cmd_wait(ctx, args):

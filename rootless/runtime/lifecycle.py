@@ -56,8 +56,12 @@ def kill(paths, record: dict, sig: int, by_user: bool = True) -> None:
     current = containers.settle(containers.read(record["id"]) or record)
     if by_user and current is not None and current["status"] == state.RESTARTING:
         return  # as dockerd: between two runs, the mark above is all a kill has to do
-    if current is None or current["status"] != state.RUNNING or not state.first_process_alive(current):
+    if current is None or current["status"] not in (state.RUNNING, state.PAUSED) \
+            or not state.first_process_alive(current):
         raise Conflict("cannot kill container: %s: container %s is not running" % (record["name"], record["id"]))
+    if current["status"] == state.PAUSED and sig not in (signal.SIGKILL, signal.SIGSTOP):
+        from rootless.runtime.pausing import thaw
+        thaw(current)  # a frozen process takes no other signal; it stays "paused" in the record
     try:
         os.kill(current["pid"], sig)
     except ProcessLookupError:
@@ -83,6 +87,10 @@ def stop(paths, record: dict, timeout: Optional[int] = None, sig: Optional[int] 
             return r
         containers.update(record["id"], exited)
         return
+    if current["status"] == state.PAUSED and state.first_process_alive(current):
+        from rootless.runtime.pausing import thaw
+        thaw(current)  # its stop signal must reach it
+        current["status"] = state.RUNNING
     if current["status"] == state.RUNNING and state.first_process_alive(current):
         if sig is None:
             sig = signal_number(Bundle.load(containers.dir(record["id"])).stop_signal)
