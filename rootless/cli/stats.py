@@ -61,6 +61,7 @@ class _Watch:
         self.last = {}  # id -> stats.Sample
         self.code = 0
         self.own_net = {}  # id -> whether it has a network namespace of its own
+        self.told = False  # the notice for a container without a cgroup: once
 
     def records(self):
         from rootless.errors import NotFound
@@ -89,6 +90,11 @@ class _Watch:
             now = None
             if record["status"] in (state.RUNNING, state.PAUSED) and state.first_process_alive(record):
                 now = stats.sample(record, self.mem_total, self._own_net(record))
+                if not record.get("cgroup") and not self.told:
+                    sys.stderr.write("rootless: notice: %s has no cgroup of its own (it runs without limits, or "
+                                     "this host delegates none: see 'rootless info'): its figures are summed from "
+                                     "/proc over its processes, without those that ended\n" % record["name"])
+                    self.told = True
             rows.append(stats.columns(record["name"], cid, self.last.get(record["id"]) or None, now))
             self.last[record["id"]] = now
         return rows
