@@ -195,6 +195,12 @@ def _fill(path: str, files: "Dict[str, str]", optional) -> None:
 
 
 def write_files(path: str, files: "Dict[str, str]", optional) -> None:
+    """Write the limit files into the cgroup ``path``, in FILE_ORDER; nothing is written
+    when one of them (not ``optional``) is missing: its controller is not enabled there."""
+    missing = [n for n in files if n not in optional and not os.path.exists(os.path.join(path, n))]
+    if missing:
+        raise RootlessError("the container's cgroup %s has no %s (its controller is not enabled there)"
+                            % (path, " ".join(sorted(missing))))
     for name in sorted(files, key=lambda n: FILE_ORDER.index(n) if n in FILE_ORDER else len(FILE_ORDER)):
         target = os.path.join(path, name)
         if name in optional and not os.path.exists(target):
@@ -206,8 +212,13 @@ def write_files(path: str, files: "Dict[str, str]", optional) -> None:
 
 
 def _hand_down(path: str, wanted: "List[str]", make_leaf: bool) -> None:
-    """Enable ``wanted`` in ``path``'s cgroup.subtree_control. A cgroup with processes of
-    its own cannot (EBUSY): with ``make_leaf``, they are moved into ``path/leaf`` first."""
+    """Enable ``wanted`` in ``path``'s cgroup.subtree_control, with every other controller
+    of cgroups.detect.CONTROLLERS that ``path`` has (so that ``update`` may set any limit
+    later). A cgroup with processes of its own cannot (EBUSY): with ``make_leaf``, they are
+    moved into ``path/leaf`` first."""
+    from rootless.cgroups.detect import CONTROLLERS
+    have = read(path, "cgroup.controllers").split()
+    wanted = sorted(set(wanted) | {c for c in CONTROLLERS if c in have})
     enabled = read(path, "cgroup.subtree_control").split()
     missing = [c for c in wanted if c not in enabled]
     if not missing:

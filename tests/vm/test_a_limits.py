@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import loaded_root
+from conftest import loaded_root, until
 
 CGROUP = "/sys/fs/cgroup"
 
@@ -50,15 +50,6 @@ def cpu_usage(path: str) -> int:
         return int(dict(line.split() for line in f)["usage_usec"])
 
 
-def settled(probe, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
-
-
 def test_info_finds_the_user_managers_tree(vrl):
     info = json.loads(vrl.out("info", "--format", "{{json .}}"))
     assert info["CgroupVersion"] == "2" and info["CgroupDriver"] == "systemd", info["Cgroups"]
@@ -89,7 +80,8 @@ def test_pids_limit_stops_a_fork_bomb(vrl):
     def read(name):
         with open(os.path.join(path, name)) as f:
             return f.read()
-    refused = settled(lambda: int(dict(line.split() for line in read("pids.events").splitlines())["max"]))
+    refused = until(lambda: int(dict(line.split() for line in read("pids.events").splitlines())["max"]),
+                    timeout=30, what="a fork refused at the limit")
     assert refused > 0  # forks were refused at the limit
     assert int(read("pids.current")) <= 10 and read("pids.max").strip() == "10"
     vrl("rm", "-f", cid)
@@ -139,6 +131,73 @@ def test_exec_runs_inside_the_limits(vrl):
     hog = vrl("exec", cid, "dd", "if=/dev/zero", "of=/dev/null", "bs=200M", "count=1", check=False)
     assert hog.returncode == 137, hog.stderr
     assert inspect(vrl, cid, "{{.State.Running}}") == "true"  # the hog died, not the container
+    vrl("rm", "-f", cid)
+    assert ours() == []
+
+
+def test_pause_freezes_through_the_cgroup(vrl):
+    cid = vrl.out("run", "-d", "--pids-limit", "100", "busybox", "sh", "-c",
+                  "i=0; while :; do i=$((i+1)); echo $i; sleep 0.05; done").strip()
+    path = record(vrl, cid)["cgroup"]
+    paused = vrl("pause", cid)
+    assert paused.stdout.decode() == cid + "\n" and paused.stderr == b""  # no notice: the freezer
+    with open(os.path.join(path, "cgroup.events")) as f:
+        assert "frozen 1" in f.read().splitlines()
+    assert inspect(vrl, cid, "{{.State.Status}}") == "paused"
+
+    def ticks():
+        return int(vrl.out("logs", cid).split()[-1])
+    before = ticks()
+    time.sleep(1)
+    assert ticks() == before
+    vrl("unpause", cid)
+    with open(os.path.join(path, "cgroup.events")) as f:
+        assert "frozen 0" in f.read().splitlines()
+    time.sleep(1)
+    assert ticks() > before
+    vrl("pause", cid)
+    vrl("stop", "-t", "1", cid)  # thawed for its stop signal; killed after the timeout
+    assert inspect(vrl, cid, "{{.State.Status}}") == "exited"
+    vrl("rm", cid)
+    assert ours() == []
+
+
+def test_stats_reads_the_cgroup(vrl):
+    cid = vrl.out("run", "-d", "--memory", "200m", "--pids-limit", "50", "busybox", "sh", "-c",
+                  "dd if=/dev/zero of=/dev/shm/fill bs=1M count=30 2>/dev/null; sleep 1000 & exec sleep 1000").strip()
+    path = record(vrl, cid)["cgroup"]
+    until(lambda: int(vrl.out("exec", cid, "sh", "-c", "wc -c < /dev/shm/fill 2>/dev/null || echo 0")) == 30 * 2 ** 20,
+          timeout=30, what="30 MiB in the container's /dev/shm")
+    row = json.loads(vrl.out("stats", "--no-stream", "--format", "json", cid))
+
+    def read(name):
+        with open(os.path.join(path, name)) as f:
+            return f.read()
+    usage, limit = row["MemUsage"].split(" / ")
+    assert limit == "200MiB"
+    mib = float(usage[:-3]) if usage.endswith("MiB") else 0
+    stat = dict(line.split() for line in read("memory.stat").splitlines())
+    expected = (int(read("memory.current")) - int(stat["inactive_file"])) / 2 ** 20
+    assert mib > 20 and abs(mib - expected) < 5, (usage, expected)
+    assert row["PIDs"] == read("pids.current").strip() == "2"
+    assert float(row["MemPerc"][:-1]) == pytest.approx(mib / 2, abs=3)
+    vrl("rm", "-f", cid)
+    assert ours() == []
+
+
+def test_update_changes_a_running_containers_limits(vrl):
+    cid = vrl.out("run", "-d", "--memory", "100m", "busybox", "sleep", "1000").strip()
+    path = record(vrl, cid)["cgroup"]
+
+    def read(name):
+        with open(os.path.join(path, name)) as f:
+            return f.read().strip()
+    assert vrl.out("update", "--memory", "40m", "--memory-swap", "80m", "--pids-limit", "20", cid) == cid + "\n"
+    assert read("memory.max") == str(40 * 2 ** 20) and read("memory.swap.max") == str(40 * 2 ** 20)
+    assert read("pids.max") == "20"
+    assert inspect(vrl, cid, "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}}") == "%d 20" % (40 * 2 ** 20)
+    hog = vrl("exec", cid, "dd", "if=/dev/zero", "of=/dev/null", "bs=60M", "count=1", check=False)
+    assert hog.returncode == 137, hog.stderr  # 60 MB fitted before, not now
     vrl("rm", "-f", cid)
     assert ours() == []
 
