@@ -66,6 +66,8 @@ def kill(paths, record: dict, sig: int, by_user: bool = True) -> None:
         os.kill(current["pid"], sig)
     except ProcessLookupError:
         pass
+    if sig == signal.SIGKILL:
+        _kill_cgroup(current)
 
 
 def stop(paths, record: dict, timeout: Optional[int] = None, sig: Optional[int] = None) -> None:
@@ -203,6 +205,16 @@ def _signal(record: dict, sig: int) -> None:
             os.kill(record["pid"], sig)
         except ProcessLookupError:
             pass
+        if sig == signal.SIGKILL:
+            _kill_cgroup(record)
+
+
+def _kill_cgroup(record: dict) -> None:
+    """SIGKILL, with a cgroup of its own: every process in it at once (cgroup.kill), not
+    only through the end of its pid namespace (an exec'd process's children included)."""
+    if record.get("cgroup"):
+        from rootless.cgroups import v2
+        v2.kill(record["cgroup"])
 
 
 def _died(record: dict, timeout: float) -> bool:
