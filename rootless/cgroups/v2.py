@@ -166,6 +166,14 @@ def oom_killed(path: str) -> bool:
     return keyed(read(path, "memory.events")).get("oom_kill", 0) > 0
 
 
+def all_procs(path: str) -> "List[int]":
+    """Every process in the cgroup and below, sorted (``top``)."""
+    found = set()
+    for root, _, _ in os.walk(path):
+        found.update(procs(root))
+    return sorted(found)
+
+
 def read(path: str, name: str) -> str:
     """A cgroup file's text ("" when it cannot be read)."""
     try:

@@ -49,9 +49,16 @@ def cmd_diff(ctx, args):
 
 
 def _running_pids(record):
+    """The container's processes: its cgroup's (cgroup.procs, here and below) when it has
+    one of its own, else those of its pid namespace."""
     from rootless.runtime import processes, state
     if record["status"] not in state.ACTIVE or not state.first_process_alive(record):
         return []
+    if record.get("cgroup"):
+        from rootless.cgroups import v2
+        pids = v2.all_procs(record["cgroup"])
+        if pids:
+            return pids
     return processes.container_pids(record["pid"])
 
 

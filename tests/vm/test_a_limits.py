@@ -118,6 +118,9 @@ def test_each_limit_reaches_its_file(vrl):
     pid = int(inspect(vrl, cid, "{{.State.Pid}}"))
     with open("/proc/%d/cgroup" % pid) as f:
         assert f.read().strip() == "0::" + path[len(CGROUP):]
+    top = vrl.out("top", cid, "-o", "pid").split()  # from the cgroup's cgroup.procs
+    with open(os.path.join(path, "cgroup.procs")) as f:
+        assert top[0] == "PID" and sorted(top[1:]) == sorted(f.read().split())
     assert inspect(vrl, cid, "{{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}}") == "50 512"
     vrl("rm", "-f", cid)
     assert ours() == []
