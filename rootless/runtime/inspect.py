@@ -7,7 +7,7 @@ lives in ``runtime/``, beside ``status``, because it reads only what the runtime
 finding the object (container first, then image) and printing it is ``cli.inspect``.
 
 Every field of Docker's container JSON is there with Docker's type, in Docker's order.
-What rootless cannot know (no daemon, no networks, no volumes, no cgroups yet) is Docker's
+What rootless cannot know (no daemon, no networks; limits that were not asked) is Docker's
 zero value, never made up: ``""``, ``0``, ``null``, ``{}``. Records written before
 ``config`` and ``host_config`` were kept (see ``bundle.create``) are shown from the bundle:
 their Cmd is the whole command and Entrypoint null.
