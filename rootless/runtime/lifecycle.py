@@ -56,6 +56,12 @@ def kill(paths, record: dict, sig: int, by_user: bool = True) -> None:
     current = containers.settle(containers.read(record["id"]) or record)
     if by_user and current is not None and current["status"] == state.RESTARTING:
         return  # as dockerd: between two runs, the mark above is all a kill has to do
+    if by_user and current is not None and current["status"] == state.RUNNING \
+            and (current.get("restart") or {}).get("name", "no") != "no" and not state.first_process_alive(current):
+        # Its run has just ended and its monitor has not recorded it yet: between two runs
+        # as well. The mark stops the next run; refusing would leave the kill half-done
+        # (the restart cancelled, yet "not running" said).
+        return
     if current is None or current["status"] not in (state.RUNNING, state.PAUSED) \
             or not state.first_process_alive(current):
         raise Conflict("cannot kill container: %s: container %s is not running" % (record["name"], record["id"]))
