@@ -154,6 +154,13 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
 OWNERS_FILE = "owners.json"
 
 
+def cgroup_mount(privileged: bool) -> dict:
+    """As Docker: the container's own cgroup as the root of a cgroup2 mount (its cgroup
+    namespace shows it so), read-only unless --privileged."""
+    return {"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup2",
+            "options": ["nosuid", "noexec", "nodev"] + ([] if privileged else ["ro"])}
+
+
 def cgroup_bundle(bundle: dict, opts: CreateOptions) -> None:
     """--cgroupns host (no cgroup namespace of its own), and the cgroup to make for the
     limits: linux.resources.unified (cgroup v2 files), the strategy's annotation, and
@@ -163,9 +170,8 @@ def cgroup_bundle(bundle: dict, opts: CreateOptions) -> None:
         linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "cgroup"]
     if opts.cgroup:
         from rootless.runtime import config as rc
-        if opts.cgroupns != "host":  # as Docker: its own cgroup as the root of a cgroup2 mount
-            bundle["mounts"].append({"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup2",
-                                     "options": ["nosuid", "noexec", "nodev"] + ([] if opts.run.privileged else ["ro"])})
+        if opts.cgroupns != "host":
+            bundle["mounts"].append(cgroup_mount(opts.run.privileged))
         linux["resources"] = {"unified": dict(opts.cgroup.get("unified") or {})}
         bundle["annotations"][rc.CGROUP] = json.dumps({
             "strategy": opts.cgroup["strategy"], "parent": opts.cgroup["parent"],

@@ -55,17 +55,6 @@ class Cgroups:
         """Docker's CgroupVersion: "2" only for the unified hierarchy."""
         return "2" if self.hierarchy == "unified" else "1"
 
-    @property
-    def directory(self) -> str:
-        """Our own cgroup's directory ("" when there is no cgroup v2 mounted)."""
-        if not self.mount or not self.path:
-            return ""
-        return self.mount + ("" if self.path == "/" else self.path)
-
-    def missing(self, needed: "List[str]") -> "List[str]":
-        """The controllers of ``needed`` that a container's cgroup cannot have."""
-        return [c for c in needed if c not in self.controllers]
-
     def as_dict(self) -> "Dict[str, object]":
         return {"Hierarchy": self.hierarchy, "Version": self.version, "Mount": self.mount,
                 "Path": self.path, "Strategy": self.strategy, "Parent": self.parent,

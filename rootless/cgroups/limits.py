@@ -4,7 +4,7 @@
 shows: ``Memory``, ``NanoCpus``, ``PidsLimit``...), with the docker CLI's flag errors
 (``invalid argument "x" for "-m, --memory" flag: ...``) and then dockerd's checks of the
 values (``Minimum memory limit allowed is 6MB``...), in dockerd's order. ``controllers``
-names the cgroup v2 controllers those fields need, and ``unified`` the cgroup v2 files
+(``asked``) names the cgroup v2 controllers the flags given need, and ``unified`` the cgroup v2 files
 they become, with crun's conversions (``--cpu-shares`` to ``cpu.weight``, ``--blkio-weight``
 to ``io.weight``). Pure, except that the CPUs and memory nodes a cpuset may name are read
 from the host when one is asked for.
@@ -57,11 +57,6 @@ def parse(values: "Dict[str, Optional[str]]", cpus_online: int = 0, update: bool
         fields[field] = _value(text, flag, kind)
     _check(fields, cpus_online or _cpus_online(), update)
     return fields
-
-
-def controllers(fields: dict) -> "List[str]":
-    """The controllers ``fields`` need, in a stable order."""
-    return sorted({CONTROLLER_OF[f] for f, v in fields.items() if f in CONTROLLER_OF and _set(f, v)})
 
 
 def asked(values: "Dict[str, Optional[str]]", fields: dict) -> "Dict[str, List[str]]":

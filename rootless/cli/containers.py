@@ -114,7 +114,7 @@ def _create_args(p) -> None:
     p.add_argument("--log-driver", default="", help="logging driver: json-file (default) or none")
     p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="log driver options (json-file: max-size, max-file, compress, ...)")
-    _resource_args(p)
+    resource_args(p)
     p.add_argument("--cgroupns", default="", metavar="string",
                    help="cgroup namespace: private (the container's own, the default) or host")
     p.set_defaults(handler=cmd_create)
@@ -136,9 +136,12 @@ RESOURCE_FLAGS = (
     ("blkio_weight", ("--blkio-weight",), "uint16", "block IO relative weight, 10 to 1000, or 0 to disable"))
 
 
-def _resource_args(p) -> None:
+def resource_args(p, parent: bool = True) -> None:
+    """The limit flags (and, for create/run, --cgroup-parent); update has them too."""
     for dest, flags, metavar, text in RESOURCE_FLAGS:
         p.add_argument(*flags, dest=dest, default=None, metavar=metavar, help=text)
+    if not parent:
+        return
     p.add_argument("--cgroup-parent", default="", metavar="string",
                    help="the container's cgroup under this one, inside your delegated cgroup tree")
 

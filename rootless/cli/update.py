@@ -13,12 +13,11 @@ from rootless.cli import out
 
 
 def add_parsers(sub, csub) -> None:
-    from rootless.cli.containers import RESOURCE_FLAGS
+    from rootless.cli.containers import resource_args
     for parent in (p for p in (sub, csub) if p is not None):
         p = parent.add_parser("update", help="update the configuration of one or more containers")
         p.add_argument("containers", nargs="+", metavar="CONTAINER")
-        for dest, flags, metavar, text in RESOURCE_FLAGS:
-            p.add_argument(*flags, dest=dest, default=None, metavar=metavar, help=text)
+        resource_args(p, parent=False)
         p.add_argument("--restart", default=None, help="restart policy to apply when a container exits")
         p.set_defaults(handler=cmd_update)
 
@@ -87,9 +86,9 @@ def update(paths, containers, record: dict, values: dict, given: dict, restart) 
             cgroup = {"strategy": found.strategy, "parent": found.parent, "below": ""}
             spec.setdefault("annotations", {})[rc.CGROUP] = json.dumps(cgroup)
             if any(n.get("type") == "cgroup" for n in spec.get("linux", {}).get("namespaces", [])):
-                spec.setdefault("mounts", []).append(  # as create does for a container with limits
-                    {"destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup2",
-                     "options": ["nosuid", "noexec", "nodev", "ro"]})
+                from rootless.bundle.create import cgroup_mount  # as create does, for its next start
+                privileged = not (spec.get("linux") or {}).get("maskedPaths")
+                spec.setdefault("mounts", []).append(cgroup_mount(privileged))
         if running:
             from rootless.cgroups import v2
             v2.write_files(record["cgroup"], files, ("memory.swap.max",))
