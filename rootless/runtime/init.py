@@ -26,8 +26,9 @@ from rootless.runtime.process import (  # noqa: F401
 
 def main(bundle, chan, rootfs: str, debug=None) -> int:
     caps.set_pdeathsig(signal.SIGKILL)
-    # The root is made before "ready", while the parent starts the network helpers: the
-    # two overlap. Nothing of the container runs before "go", and every mount is in this
+    # The root is made while the parent starts the network helpers: the two overlap.
+    # Nothing of the container runs before "go" (sent once the parent has our pid, so it
+    # is usually waiting by the time the root is made), and every mount is in this
     # process's own mount namespace, which ends with it if "go" never comes.
     strategy = idmapping.get(bundle.idmap)
     ns.unshare(ns.CLONE_NEWNS)
@@ -44,7 +45,6 @@ def main(bundle, chan, rootfs: str, debug=None) -> int:
     mounts.pivot(rootfs)
     if (spec.get("root") or {}).get("readonly"):
         mount.remount_readonly("/")
-    sync.send(chan, "ready")
     reply = sync.recv(chan)
     if not reply or reply.get("op") != "go":
         return 1  # the parent is gone (or gave up): nobody would wait for us

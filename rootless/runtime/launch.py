@@ -21,8 +21,7 @@ is one ``linux.sync`` message on one socketpair, whose child end K and P share::
                                   fork_sibling P -----------------> die with the parent
           <--------- pid N ------ (P is the parent's child)
   network helpers (meanwhile)     exit (fuse-overlayfs: wait)       mounts; pivot_root
-          <--------- ready --------------------------------------
-          ---------- go ----------------------------------------->
+          ---------- go ----------------------------------------->  (waits for it)
           <--------- pty + fd ---------------------------------- [-t] user, caps, rlimits,
                                                                     no_new_privs, confinement
           <--------- end of file (exec) or error ---------------- exec
@@ -105,7 +104,7 @@ class _Setup:
         self.listeners = listeners  # closed here once the forwarder has them (or on failure)
         self.companions = None  # runtime.network.Companions, when the container needs them
         self.pid: Optional[int] = None
-        self.ready = self.went = False
+        self.went = False
         self.master: Optional[int] = None
         self.cgroup = ""  # the container's cgroup directory, once made
 
@@ -134,8 +133,6 @@ class _Setup:
                     from rootless.runtime import network
                     listeners, self.listeners = self.listeners, []
                     self.companions = network.start(self.bundle, self.pid, listeners)
-            elif op == "ready":
-                self.ready = True
             elif op == "pty" and fds:
                 self.master = fds[0]
             elif op == "error":
@@ -143,7 +140,9 @@ class _Setup:
                     self._await_pid(sock)
                 self._reap()
                 sync.raise_error(message)
-            if self.pid and self.ready and not self.went:
+            if self.pid and not self.went:
+                # Sent as soon as the pid is dealt with: P makes its root meanwhile and
+                # finds it waiting, rather than asking and waiting for the answer.
                 sync.send(sock, "go")
                 self.went = True
         if not self.went:
@@ -151,7 +150,7 @@ class _Setup:
             raise RootlessError("the container's set-up ended without a word (exit %s)" % code)
 
     def _await_pid(self, sock) -> None:
-        """After an error before "pid": P makes its root before "ready", so its error may
+        """After an error before "pid": P makes its root as K sends "pid", so its error may
         come before K's "pid" message. Read on until that message (P's pid, to reap it and
         to end K) or the end of file (K's own error: K alone had the socket)."""
         while True:
