@@ -25,17 +25,18 @@ below it (``mount_setattr`` with ``AT_RECURSIVE`` where the kernel has it).
 
 from __future__ import annotations
 
-import json
 import os
-import re
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
 if TYPE_CHECKING:
     from typing import Dict, List, Optional
 
+from rootless import jsonfast
 from rootless.errors import NotFound, UsageError
+from rootless.patterns import Pattern
 
-VOLUME_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
+VOLUME_NAME = Pattern(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+\Z")  # Docker's (Go's $ is our \Z)
+_MODE = Pattern(r"[0-7]{1,4}\Z", plain="01234567", limit=4)
 PROPAGATIONS = ("private", "rprivate", "slave", "rslave", "shared", "rshared")
 IGNORED_MODES = ("z", "Z", "consistent", "cached", "delegated")
 # Docker's defaults for --tmpfs (daemon/oci_linux.go): no setuid programs, no devices,
@@ -229,7 +230,7 @@ def _size(text: str, raw: str) -> int:
 
 
 def _mode(text: str, raw: str) -> str:
-    if not re.match(r"^[0-7]{1,4}$", text):
+    if not _MODE.match(text):
         raise UsageError("invalid tmpfs mode %r in %r (octal, as 1777)" % (text, raw))
     return "%o" % int(text, 8)
 
@@ -458,7 +459,7 @@ def user_mounts(bundle: dict, asked, paths, image_config: dict, made: list) -> l
     bundle["mounts"] += entries(asked, volume_dirs)
     if copyup:
         from rootless.runtime import config as rc
-        bundle["annotations"][rc.COPYUP] = json.dumps(copyup)
+        bundle["annotations"][rc.COPYUP] = jsonfast.dumps(copyup)
     return inspect_mounts(asked, volume_dirs)
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
 
 TYPE_CHECKING = False
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from typing import Dict, List
 
 from rootless.errors import RootlessError
+from rootless.linux import signals
 
 # The order runc and crun write them in: cpuset before the rest, memory.low before max.
 FILE_ORDER = ("cpuset.cpus", "cpuset.mems", "memory.low", "memory.max", "memory.swap.max",
@@ -146,7 +146,7 @@ def kill(path: str) -> bool:
     for root, _, _ in os.walk(path):
         for pid in procs(root):
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signals.SIGKILL)
                 sent = True
             except OSError:
                 pass

@@ -82,8 +82,8 @@ def cmd_commit(ctx, args):
     except NotFound:
         raise NotFound("the image of container %s (%s) is no longer in the store; it cannot be committed"
                        % (record["name"], record["image_id"][7:19]))
-    import json
-    image_config = (json.loads(store.read_blob(base.id)).get("config") or {})
+    from rootless import jsonfast
+    image_config = (jsonfast.loads(store.read_blob(base.id)).get("config") or {})
     process = Bundle.load(cdir).process
     config = commit.container_config(image_config, list(record.get("command") or process.get("args") or []),
                                      list(process.get("env") or []), process.get("cwd") or "",

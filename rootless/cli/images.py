@@ -1,11 +1,11 @@
 """Image verbs: images, load, save, import, tag, rmi, history, image prune; the JSON of
 ``image inspect`` (which cli.inspect prints)."""
 
-import json
 import os
 import sys
 import time
 
+from rootless import jsonfast
 from rootless.cli import out
 from rootless.cli import format as fmt
 from rootless.errors import UsageError
@@ -70,7 +70,7 @@ def image_rows(store, args):
             }
             if filters:
                 if config is None:
-                    config = json.loads(store.read_blob(rec.id)).get("config") or {}
+                    config = jsonfast.loads(store.read_blob(rec.id)).get("config") or {}
                 if not _matches(filters, rec, tag, config, records):
                     continue
             rows.append(row)
@@ -280,7 +280,7 @@ def cmd_prune(ctx, args):
         if rec.id in usage or (rec.repo_tags and not args.all):
             continue  # Docker: prune never removes what a container uses, -a or not
         if args.filter:
-            config = json.loads(store.read_blob(rec.id)).get("config") or {}
+            config = jsonfast.loads(store.read_blob(rec.id)).get("config") or {}
             if not _matches(_parse_filters(args.filter), rec, None, config, []):
                 continue
         lines.extend(store.remove(rec.id, force=True, usage=usage, collect=False))
@@ -306,7 +306,7 @@ def _history(sub, isub):
 def history_rows(store, name, no_trunc=False):
     from rootless.streams import human_size
     rec = store.lookup(name)
-    config = json.loads(store.read_blob(rec.id))
+    config = jsonfast.loads(store.read_blob(rec.id))
     sizes = [store.layer_meta(d)["record"]["content_size"] for d in rec.layers]
     history = config.get("history") or [{"created": config.get("created", "")} for _ in rec.layers]
     rows, layer = [], 0
@@ -340,7 +340,7 @@ def _inspect(sub, isub):
 def inspect_image(store, name) -> dict:
     from rootless.image import reference
     rec = store.lookup(name)
-    config = json.loads(store.read_blob(rec.id))
+    config = jsonfast.loads(store.read_blob(rec.id))
     return {
         "Id": rec.id,
         "RepoTags": [reference.familiar(t) for t in rec.repo_tags],

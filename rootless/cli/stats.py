@@ -1,11 +1,11 @@
 """``stats``: Docker's table of what containers use, refreshed each second until ^C, or
 once (``--no-stream``); ``--all``, ``--no-trunc``, ``--format`` (table, json, templates)."""
 
-import signal
 import sys
 import time
 
 from rootless.cli import out
+from rootless.linux import signals
 
 INTERVAL = 1.0  # seconds between two readings (CPU % is the use between them)
 CLEAR = "\033[2J\033[H"
@@ -32,7 +32,7 @@ def cmd_stats(ctx, args) -> int:
         time.sleep(INTERVAL)
         out(fmt.emit(watch.read(), args.format, stats.COLUMNS))
         return watch.code
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signals.signal(signals.SIGINT, signals.default_int_handler)
     try:
         watch.read()
         while True:
@@ -45,7 +45,7 @@ def cmd_stats(ctx, args) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signals.signal(signals.SIGINT, previous)
 
 
 class _Watch:
@@ -101,12 +101,12 @@ class _Watch:
 
     def _own_net(self, record: dict) -> bool:
         if record["id"] not in self.own_net:
-            import json
+            from rootless import jsonfast
             import os
             from rootless.runtime import stats
             try:
                 with open(os.path.join(self.containers.dir(record["id"]), "config.json")) as f:
-                    self.own_net[record["id"]] = stats.own_network(json.load(f))
+                    self.own_net[record["id"]] = stats.own_network(jsonfast.load(f))
             except (OSError, ValueError):
                 self.own_net[record["id"]] = False
         return self.own_net[record["id"]]

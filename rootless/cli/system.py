@@ -495,8 +495,8 @@ def _fmt():
 
 
 def _json(obj) -> str:
-    import json
-    return json.dumps(obj)
+    from rootless import jsonfast
+    return jsonfast.dumps(obj)
 
 
 def cmd_reset(ctx, args):

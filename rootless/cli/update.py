@@ -50,7 +50,7 @@ def cmd_update(ctx, args) -> int:
 
 def update(paths, containers, record: dict, values: dict, given: dict, restart) -> None:
     """``values``: the flags' texts; ``given``: them read (cgroups.limits.parse)."""
-    import json
+    from rootless import jsonfast
     import os
     from rootless import fsutil
     from rootless.bundle.create import restart_policy
@@ -72,8 +72,8 @@ def update(paths, containers, record: dict, values: dict, given: dict, restart) 
         wanted = limits.asked(values, given)
         files = limits.unified(merged)
         with open(os.path.join(cdir, "config.json")) as f:
-            spec = json.load(f)
-        cgroup = json.loads((spec.get("annotations") or {}).get(rc.CGROUP) or "{}")
+            spec = jsonfast.load(f)
+        cgroup = jsonfast.loads((spec.get("annotations") or {}).get(rc.CGROUP) or "{}")
         running = record["status"] in state.ACTIVE and state.first_process_alive(record)
         if running and not record.get("cgroup"):
             raise Conflict("Cannot update container %s: it runs without a cgroup of its own (it was started "
@@ -84,7 +84,7 @@ def update(paths, containers, record: dict, values: dict, given: dict, restart) 
             if refused:
                 raise RootlessError("Cannot update container %s: %s" % (record["id"], refused))
             cgroup = {"strategy": found.strategy, "parent": found.parent, "below": ""}
-            spec.setdefault("annotations", {})[rc.CGROUP] = json.dumps(cgroup)
+            spec.setdefault("annotations", {})[rc.CGROUP] = jsonfast.dumps(cgroup)
             if any(n.get("type") == "cgroup" for n in spec.get("linux", {}).get("namespaces", [])):
                 from rootless.bundle.create import cgroup_mount  # as create does, for its next start
                 privileged = not (spec.get("linux") or {}).get("maskedPaths")

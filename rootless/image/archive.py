@@ -11,7 +11,6 @@ listed; all images of one archive are listed together, or none.
 """
 
 import io
-import json
 import os
 import posixpath
 import sys
@@ -19,6 +18,7 @@ import tarfile
 import time
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
+from rootless import jsonfast
 from rootless.errors import InvalidImage, NotFound, UsageError
 from rootless.image import manifest as mf
 from rootless.image import reference
@@ -309,12 +309,12 @@ def _ingest(store: Store, src: ArchiveSource, p: PendingImage) -> ImageRecord:
                                         region=src.region(member) if src.has(member) else None))
     store.put_blob_bytes(p.config, p.config_digest)
     data = p.manifest
-    if data is None or [l["digest"] for l in json.loads(data)["layers"]] != [i.blob for i in infos]:
+    if data is None or [l["digest"] for l in jsonfast.loads(data)["layers"]] != [i.blob for i in infos]:
         # The archive's manifest names blobs we did not keep (its layers were already in
         # the store in another compression): describe the blobs we do have.
         data = mf.build_manifest(p.config_digest, len(p.config), infos, docker=True)
     manifest_digest = store.put_blob_bytes(data)
-    config = json.loads(p.config)
+    config = jsonfast.loads(p.config)
     return ImageRecord(id=p.config_digest, manifest=manifest_digest,
                        layers=[i.diff_id for i in infos], created=config.get("created") or "",
                        size=sum(i.content_size for i in infos), added=time.time())
@@ -357,7 +357,7 @@ def import_tarball(store: Store, path: Optional[str], name: Optional[str], messa
             "history": [{"created": now, "created_by": "rootless import " + (path or "-"),
                          "comment": message or "Imported from " + (path or "-")}],
         }
-        data = json.dumps(config, sort_keys=True).encode()
+        data = jsonfast.dumps(config, sort_keys=True).encode()
         digest = store.put_blob_bytes(data)
         manifest = store.put_blob_bytes(mf.build_manifest(digest, len(data), [info], docker=True))
         rec = ImageRecord(id=digest, manifest=manifest, layers=[info.diff_id], created=now,
@@ -485,9 +485,9 @@ def _write_docker(store: Store, tar, chosen) -> None:
         for t in tags:
             ref = reference.parse(t)
             repositories.setdefault(ref.familiar_repository, {})[ref.tag] = rec.layers[-1][7:] if rec.layers else ""
-    _add_bytes(tar, "manifest.json", json.dumps(entries, separators=(",", ":")).encode())
+    _add_bytes(tar, "manifest.json", jsonfast.dumps(entries, separators=(",", ":")).encode())
     if repositories:
-        _add_bytes(tar, "repositories", json.dumps(repositories).encode())
+        _add_bytes(tar, "repositories", jsonfast.dumps(repositories).encode())
 
 
 def _write_oci(store: Store, tar, chosen) -> None:
@@ -528,4 +528,4 @@ def _write_oci(store: Store, tar, chosen) -> None:
                                         "io.containerd.image.name": t}
             manifests.append(entry)
     index = {"schemaVersion": 2, "mediaType": mf.OCI_INDEX, "manifests": manifests}
-    _add_bytes(tar, "index.json", json.dumps(index).encode())
+    _add_bytes(tar, "index.json", jsonfast.dumps(index).encode())

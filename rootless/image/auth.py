@@ -29,11 +29,11 @@ registry's TLS settings in practice, a fake in tests.
 
 import base64
 import binascii
-import json
 import os
 import time
 from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
+from rootless import jsonfast
 from rootless.errors import RootlessError, Unsupported, UsageError
 from rootless.image.regconfig import DOCKER_HUB, config_dir, normalize_host
 
@@ -183,7 +183,7 @@ def erase_credentials(host: str, env=None) -> bool:
 def _read_ours(path: str) -> dict:
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
+            data = jsonfast.loads(f.read().decode("utf-8"))
     except FileNotFoundError:
         return {}
     except OSError as e:
@@ -200,7 +200,7 @@ def _read_ours(path: str) -> dict:
 def _read_docker(path: str) -> dict:
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read().decode("utf-8"))
+            data = jsonfast.loads(f.read().decode("utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -300,7 +300,7 @@ def _run_helper(name: str, host: str, env, config_path: str) -> Optional[Tuple[s
     if proc.returncode != 0:
         return None  # "credentials not found in native keychain", or any failure
     try:
-        answer = json.loads(proc.stdout.decode("utf-8"))
+        answer = jsonfast.loads(proc.stdout.decode("utf-8"))
     except ValueError:
         answer = None
     if not isinstance(answer, dict) or not isinstance(answer.get("Username", ""), str) \
@@ -515,7 +515,7 @@ class Authenticator:
 
 def _parse_token(body: bytes) -> Tuple[Optional[str], float]:
     try:
-        answer = json.loads(body.decode("utf-8"))
+        answer = jsonfast.loads(body.decode("utf-8"))
     except (ValueError, AttributeError):
         return None, 0.0
     if not isinstance(answer, dict):

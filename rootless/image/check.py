@@ -23,14 +23,13 @@ that is reported with the image to load or pull again.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
 if TYPE_CHECKING:
     from typing import List, Tuple
 
-from rootless import fsutil
+from rootless import fsutil, jsonfast
 from rootless.errors import Conflict
 
 
@@ -102,7 +101,7 @@ def _layer_problem(path: str) -> str:
         return "has no diff/"
     try:
         with open(os.path.join(path, "meta.json")) as f:
-            json.load(f)
+            jsonfast.load(f)
     except (OSError, ValueError):
         return "has no readable meta.json"
     return ""

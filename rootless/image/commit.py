@@ -12,11 +12,11 @@ The instruction parsing here is pure (``apply_changes``): Docker's allowed set, 
 shell forms, Docker's words for what it refuses.
 """
 
-import json
 import posixpath
 import time
 from typing import Dict, List, Optional, Tuple
 
+from rootless import jsonfast
 from rootless.errors import UsageError
 
 ALLOWED = ("cmd", "entrypoint", "env", "expose", "healthcheck", "label", "onbuild", "stopsignal", "user", "volume",
@@ -30,7 +30,7 @@ def container_config(image_config: dict, command: List[str], env: List[str], wor
     """The container's configuration as Docker keeps it (pure): the image's, with the
     command split back into Entrypoint and Cmd, the environment without what the runtime
     added, the container's labels over the image's, its working directory."""
-    config = json.loads(json.dumps(image_config or {}))
+    config = jsonfast.loads(jsonfast.dumps(image_config or {}))
     entry = list(config.get("Entrypoint") or [])
     if entry and command[:len(entry)] == entry:
         cmd = command[len(entry):]
@@ -53,7 +53,7 @@ def container_config(image_config: dict, command: List[str], env: List[str], wor
 
 def apply_changes(config: dict, changes: List[str]) -> dict:
     """``config`` (a container config) with Dockerfile instructions applied, in order."""
-    config = json.loads(json.dumps(config))
+    config = jsonfast.loads(jsonfast.dumps(config))
     cmd_set = False
     for line in changes:
         for text in line.split("\n"):
@@ -160,7 +160,7 @@ def _json_list(rest: str) -> Optional[List[str]]:
     if not rest.startswith("["):
         return None
     try:
-        value = json.loads(rest)
+        value = jsonfast.loads(rest)
     except ValueError:
         return None
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -293,7 +293,7 @@ def store_image(store, base_id: str, config: dict, layer: Optional[Tuple[str, in
     from rootless.image import manifest as mf
     from rootless.image.store import ImageRecord
     base_rec = store.lookup(base_id)
-    base = json.loads(store.read_blob(base_rec.id))
+    base = jsonfast.loads(store.read_blob(base_rec.id))
     infos = [store.layer_info(d) for d in base_rec.layers]
     if any(i is None for i in infos):
         from rootless.errors import NotFound
@@ -305,7 +305,7 @@ def store_image(store, base_id: str, config: dict, layer: Optional[Tuple[str, in
         infos.append(info)
         diff_id = info.diff_id
     now = time.time()
-    data = json.dumps(image_config(base, config, diff_id, rfc3339(now), created_by, author, comment),
+    data = jsonfast.dumps(image_config(base, config, diff_id, rfc3339(now), created_by, author, comment),
                       sort_keys=True).encode()
     digest = store.put_blob_bytes(data)
     manifest = store.put_blob_bytes(mf.build_manifest(digest, len(data), infos, docker=True))

@@ -27,10 +27,10 @@ Nothing here imports ssl or urllib at module level: ``auth`` imports this module
 registry.
 """
 
-import json
 import os
 from typing import Dict, List, Optional, Tuple
 
+from rootless import jsonfast
 from rootless.errors import RootlessError, UsageError
 
 DOCKER_HUB = "docker.io"
@@ -159,7 +159,7 @@ class RegistryConfig:
         except OSError as e:
             raise UsageError("cannot read registry configuration %s: %s" % (path, e.strerror or e))
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = jsonfast.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise UsageError("invalid registry configuration %s: not UTF-8 text" % path)
         except ValueError as e:

@@ -14,7 +14,6 @@ One ``Client`` talks to one registry host for one command. Every request goes th
 * turns what is left into one-line errors that say what happened and what to do.
 """
 
-import json
 import socket
 import ssl
 import time
@@ -23,7 +22,7 @@ import urllib.parse
 import urllib.request
 from typing import Dict, List, Optional, Tuple
 
-from rootless import __version__
+from rootless import __version__, jsonfast
 from rootless.errors import NotFound, RootlessError, Unsupported
 from rootless.image import manifest as mf
 
@@ -181,7 +180,7 @@ class Client:
         resp.close()
         code = ""
         try:
-            errors = json.loads(body.decode()).get("errors") or []
+            errors = jsonfast.loads(body.decode()).get("errors") or []
             code = errors[0].get("code", "") if errors else ""
             detail = errors[0].get("message", "") if errors else ""
         except (ValueError, AttributeError, UnicodeDecodeError):
@@ -215,7 +214,7 @@ class Client:
             raise DigestMismatch("manifest of %s:%s is %s but the registry says %s; refusing it"
                                  % (repo, ref, digest, expected))
         if not media:
-            media = json.loads(data.decode()).get("mediaType", "")
+            media = jsonfast.loads(data.decode()).get("mediaType", "")
         return data, media, digest
 
     def blob(self, repo: str, digest: str, offset: int = 0) -> Response:

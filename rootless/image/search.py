@@ -4,10 +4,10 @@ A catalog lists repository names only (no descriptions or stars), so for other
 registries we list the repositories whose name contains the term.
 """
 
-import json
 import urllib.parse
 from typing import List, Optional
 
+from rootless import jsonfast
 from rootless.errors import UsageError
 
 
@@ -25,7 +25,7 @@ def search(term: str, limit: int = 25, tls_verify: Optional[bool] = None, cert_d
         client = Client("index.docker.io", config, tls_verify, cert_dir, debug=debug, for_push=True)
         url = "https://index.docker.io/v1/search?" + urllib.parse.urlencode({"q": text, "n": limit})
         resp = client.request("GET", url, "")
-        data = json.loads(resp.read().decode())
+        data = jsonfast.loads(resp.read().decode())
         return [{"Name": r.get("name", ""), "Description": (r.get("description") or "").replace("\n", " "),
                  "StarCount": r.get("star_count", 0), "IsOfficial": "[OK]" if r.get("is_official") else ""}
                 for r in data.get("results", [])[:limit]]
@@ -34,7 +34,7 @@ def search(term: str, limit: int = 25, tls_verify: Optional[bool] = None, cert_d
     path = "_catalog?n=1000"
     while path and len(names) < 100000:
         resp = client.request("GET", path, "registry:catalog:*")
-        body = json.loads(resp.read().decode())
+        body = jsonfast.loads(resp.read().decode())
         names += body.get("repositories") or []
         link = resp.headers.get("link", "")
         path = ""

@@ -69,8 +69,7 @@ def spawn(argv: List[str], keep: Iterable[int] = (), stdout: Optional[int] = Non
     1 and 2 (default /dev/null). An exec failure is written to its stderr, exit 127.
     Must be called from a single thread's process: PR_SET_PDEATHSIG follows the thread
     that forked."""
-    import signal
-    from rootless.linux import caps  # noqa: F401  (imported before the fork: the child cannot)
+    from rootless.linux import caps, signals  # noqa: F401  (imported before the fork: the child cannot)
     keep = sorted(set(keep))
     if any(fd < 3 for fd in keep):
         raise ValueError("spawn: fds to keep must be 3 or above: %s" % keep)
@@ -83,7 +82,7 @@ def spawn(argv: List[str], keep: Iterable[int] = (), stdout: Optional[int] = Non
         raise
     if pid == 0:  # the child: nothing may return into the caller's code
         try:
-            _child(argv, keep, null, stdout, stderr, parent, signal, caps)
+            _child(argv, keep, null, stdout, stderr, parent, signals, caps)
         except BaseException as e:
             try:
                 os.write(2, ("cannot run %s: %s\n" % (argv[0], getattr(e, "strerror", None) or e))
@@ -96,18 +95,18 @@ def spawn(argv: List[str], keep: Iterable[int] = (), stdout: Optional[int] = Non
     return pid
 
 
-def _child(argv, keep, null, stdout, stderr, parent, signal, caps) -> None:
-    caps.set_pdeathsig(signal.SIGKILL)
+def _child(argv, keep, null, stdout, stderr, parent, signals, caps) -> None:
+    caps.set_pdeathsig(signals.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)
     os.setsid()
-    for sig in signal.valid_signals():
+    for sig in signals.valid_signals():
         try:
-            if signal.getsignal(sig) not in (signal.SIG_DFL, None):
-                signal.signal(sig, signal.SIG_DFL)
+            if signals.getsignal(sig) not in (signals.SIG_DFL, None):
+                signals.signal(sig, signals.SIG_DFL)
         except (OSError, ValueError):
             pass  # SIGKILL, SIGSTOP, the real-time signals Python does not know
-    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    signals.pthread_sigmask(signals.SIG_SETMASK, ())
     for number, fd in enumerate((null, null if stdout is None else stdout, null if stderr is None else stderr)):
         os.dup2(fd, number)  # dup2 makes 0-2 inheritable
     for fd in keep:
@@ -187,11 +186,11 @@ def ended(child: int) -> bool:
 def reap(child: int, grace: float = 0.0) -> Optional[int]:
     """Wait up to ``grace`` seconds for ``child`` to end by itself, then SIGKILL it; its
     wait status (None if someone else reaped it)."""
-    import signal
+    from rootless.linux import signals
     if grace > 0:
         _wait_end(child, grace)
     try:
-        os.kill(child, signal.SIGKILL)
+        os.kill(child, signals.SIGKILL)
     except ProcessLookupError:
         pass
     while True:

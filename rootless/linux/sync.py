@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import _socket as socket  # not socket.py: its enum classes cost every run ~2 ms to build
 import array
-import json
 import os
+
+from rootless import jsonfast
+
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
 if TYPE_CHECKING:
@@ -39,7 +41,7 @@ def pair() -> Tuple[socket.socket, socket.socket]:
 
 def send(sock: socket.socket, op: str, fds: Optional[List[int]] = None, **fields) -> None:
     fields["op"] = op
-    data = json.dumps(fields).encode()
+    data = jsonfast.dumps(fields).encode()
     if fds:
         sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())])
     else:
@@ -57,7 +59,7 @@ def recv(sock: socket.socket, want_fds: bool = False):
             got = array.array("i")
             got.frombytes(payload[:len(payload) - len(payload) % got.itemsize])
             fds.extend(got)
-    message = json.loads(data.decode()) if data else None
+    message = jsonfast.loads(data.decode()) if data else None
     return (message, fds) if want_fds else message
 
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Dict, List, Optional, Tuple
 
 from rootless.errors import UsageError
+from rootless.patterns import Pattern
 
 HELPERS = ("slirp4netns", "pasta")  # the default's order of preference (see above)
 PACKAGES = {"slirp4netns": "slirp4netns", "pasta": "passt"}
@@ -189,16 +190,18 @@ IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", 
                "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
 
 
+_SYSCTL_KEY = Pattern(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+\Z")
+
+
 def sysctls(items, kind: str, gid_map: List[dict]) -> Dict[str, str]:
     """``--sysctl KEY=VALUE`` entries checked as Docker's daemon checks them (net.* needs a
     network namespace of the container's own; kernel.msg*/sem/shm* and fs.mqueue.* are the
     IPC namespace's), plus the ping default for a private network. The key becomes a path
     under /proc/sys in the keeper, so only dotted names of plain words pass."""
-    import re
     out = {}
     for item in items:
         key, sep, val = item.partition("=")
-        if not sep or not re.match(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+\Z", key):
+        if not sep or not _SYSCTL_KEY.match(key):
             raise UsageError("invalid --sysctl %r: use KEY=VALUE, KEY such as net.ipv4.ip_forward" % item)
         if key.startswith("net."):
             if kind not in PRIVATE:

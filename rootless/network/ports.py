@@ -32,9 +32,9 @@ Pure but for ``listen`` and ``unprivileged_port_start``; socket and ipaddress ar
 only when an address is bound or checked (this module is read on every ``run``).
 """
 
-import json
 from collections import namedtuple
 
+from rootless import jsonfast
 from rootless.errors import Conflict, RootlessError, Unsupported, UsageError
 
 PortBinding = namedtuple("PortBinding", "host_ip host_port container_port proto")
@@ -199,13 +199,13 @@ def _proto(proto: str, where: str) -> str:
 
 def to_json(bindings) -> str:
     """A JSON list of ``[host_ip, host_port, container_port, proto]``."""
-    return json.dumps([[b.host_ip, b.host_port, b.container_port, b.proto] for b in bindings])
+    return jsonfast.dumps([[b.host_ip, b.host_port, b.container_port, b.proto] for b in bindings])
 
 
 def from_json(text) -> list:
     """The bindings of ``to_json``'s text; also takes the list already decoded (a record's
     ``ports``), and None or "" (none)."""
-    items = json.loads(text) if isinstance(text, (str, bytes)) and text else text
+    items = jsonfast.loads(text) if isinstance(text, (str, bytes)) and text else text
     return [PortBinding(str(ip), int(hp), int(cp), str(proto)) for ip, hp, cp, proto in items or ()]
 
 

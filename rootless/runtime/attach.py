@@ -35,7 +35,6 @@ Bounds, so that a client can never block the monitor, the log or another client:
 """
 
 import errno
-import json
 import os
 import select
 import socket
@@ -43,6 +42,7 @@ import time
 from collections import deque
 from typing import Dict, List, Optional
 
+from rootless import jsonfast
 from rootless.runtime import terminal  # at start-up: a monitor outlives rebuilds of its zipapp
 
 IN, OUT, ERR = b"\x00", b"\x01", b"\x02"
@@ -118,7 +118,7 @@ class Attachments:
 
     def ended(self, cid: str, code: int) -> None:
         """The container exited and its record says so: each client gets the code."""
-        message = json.dumps({"op": "exit", "code": code}).encode()
+        message = jsonfast.dumps({"op": "exit", "code": code}).encode()
         for client in self.by_cid.get(cid, ()):
             self._send(client, message, data=False)
         self._drop_input(cid)
@@ -188,7 +188,7 @@ class Attachments:
                 self._queue_input(w, message[1:])
         elif message[:1] == b"{":
             try:
-                request = json.loads(message.decode())
+                request = jsonfast.loads(message.decode())
             except ValueError:
                 return
             if request.get("op") == "resize":

@@ -20,16 +20,16 @@ is why a ``run -it`` container can be detached from and outlive its CLI. Both th
 """
 
 import errno
-import json
 import os
 import select
-import signal
 import sys
 import time
 from collections import deque
 from typing import List, Optional, Tuple
 
+from rootless import jsonfast
 from rootless.errors import Conflict
+from rootless.linux import signals
 from rootless.runtime import attach as proto
 from rootless.runtime import state, terminal
 
@@ -116,7 +116,7 @@ def _tty(containers, record: dict) -> bool:
 
 def _forwarded() -> Tuple[int, ...]:
     from rootless.runtime.init import FORWARDED
-    return tuple(getattr(signal, name) for name in FORWARDED if hasattr(signal, name))
+    return tuple(getattr(signals, name) for name in FORWARDED if hasattr(signals, name))
 
 
 def _code(paths, record: dict, code: Optional[int]) -> int:
@@ -153,7 +153,7 @@ class Session:
     def queue_resize(self) -> None:
         size = self.size()
         if size and all(size):
-            self.outgoing.append(json.dumps({"op": "resize", "rows": size[0], "cols": size[1]}).encode())
+            self.outgoing.append(jsonfast.dumps({"op": "resize", "rows": size[0], "cols": size[1]}).encode())
 
     # -- the relay ---------------------------------------------------------------------------
 
@@ -207,7 +207,7 @@ class Session:
                 if tag in out_fds:
                     out_fds[tag] = _write_all(out_fds[tag], message[1:])
                 elif tag == b"{":
-                    reply = json.loads(message.decode())
+                    reply = jsonfast.loads(message.decode())
                     if reply.get("op") == "exit":
                         code, reading = int(reply.get("code", 0)), False
 
@@ -270,23 +270,23 @@ class _Signals:
     def __enter__(self):
         s = self.session
         s.wake_r, s.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self.old_wake = signal.set_wakeup_fd(s.wake_w)
-        self._handle(signal.SIGWINCH, lambda sig, frame: setattr(s, "winch", True))
+        self.old_wake = signals.set_wakeup_fd(s.wake_w)
+        self._handle(signals.SIGWINCH, lambda sig, frame: setattr(s, "winch", True))
         for sig in s.forward:
             self._handle(sig, lambda sig, frame: s.held.append(sig))
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        for sig in (signals.SIGTERM, signals.SIGHUP):
             if sig not in s.forward:
                 self._handle(sig, lambda sig, frame: setattr(s, "ended_by", sig))
         return self
 
     def _handle(self, sig: int, handler) -> None:
-        self.old.setdefault(sig, signal.signal(sig, handler))
+        self.old.setdefault(sig, signals.signal(sig, handler))
 
     def __exit__(self, *exc_info) -> None:
         s = self.session
         for sig, handler in self.old.items():
-            signal.signal(sig, handler)
-        signal.set_wakeup_fd(self.old_wake)
+            signals.signal(sig, handler)
+        signals.set_wakeup_fd(self.old_wake)
         os.close(s.wake_r)
         os.close(s.wake_w)
 

@@ -382,7 +382,7 @@ def _add_entry(tar, rel: str, name: str, dir_fd: int, links: Dict[Tuple[int, int
 
 def _of(cdir: str, layers: List[Tuple[str, dict]]):
     """(the bundle, its writable side, whether that is an upper dir, the image's owners)."""
-    import json
+    from rootless import jsonfast
     from rootless.runtime.config import Bundle
     from rootless.storage import rootfs
     bundle = Bundle.load(cdir)
@@ -390,7 +390,7 @@ def _of(cdir: str, layers: List[Tuple[str, dict]]):
     owners = None
     if bundle.owners and os.path.exists(bundle.owners + ".applied"):
         with open(bundle.owners) as f:
-            owners = json.load(f)
+            owners = jsonfast.load(f)
     return bundle, driver.writable(cdir), driver.upper, owners
 
 

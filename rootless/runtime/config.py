@@ -53,13 +53,13 @@ bundle directory, as the runtime spec says.
 
 from __future__ import annotations
 
-import json
 import os
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
 if TYPE_CHECKING:
     from typing import List
 
+from rootless import jsonfast
 from rootless.errors import RootlessError, Unsupported
 
 IDMAP = "io.rootless.idmap"
@@ -91,7 +91,7 @@ class Bundle:
         several = any(m.get("size", 1) > 1 for m in self.uid_map + self.gid_map)
         self.idmap = self.annotations.get(IDMAP) or ("subuid" if several else "single-uid")
         self.driver = self.annotations.get(DRIVER) or None
-        self.layers: List[str] = json.loads(self.annotations.get(LAYERS) or "[]")
+        self.layers: List[str] = jsonfast.loads(self.annotations.get(LAYERS) or "[]")
         self.volatile = self.annotations.get(VOLATILE) == "true"
         self.root = self.path((spec.get("root") or {}).get("path") or "rootfs")
         self.owners = self.path(self.annotations[OWNERS]) if self.annotations.get(OWNERS) else None
@@ -102,15 +102,15 @@ class Bundle:
         self.tty = bool(self.process.get("terminal"))
         self.stop_signal = self.annotations.get(STOP_SIGNAL) or "SIGTERM"
         self.ports = self._ports()
-        self.exposed: List[str] = json.loads(self.annotations.get(EXPOSED) or "[]")
+        self.exposed: List[str] = jsonfast.loads(self.annotations.get(EXPOSED) or "[]")
         self.network = self.annotations.get(NETWORK) or ("none" if "network" in self.namespaces else "host")
-        self.network_options = json.loads(self.annotations.get(NETWORK_OPTIONS) or "{}")
+        self.network_options = jsonfast.loads(self.annotations.get(NETWORK_OPTIONS) or "{}")
         self.network_container = self.annotations.get(NETWORK_CONTAINER) or ""
         if self.network == "container" and not self.network_container:
             raise RootlessError("config.json: %s is container but %s names no container" % (NETWORK, NETWORK_CONTAINER))
         self.sysctl = linux.get("sysctl") or {}
-        self.copyup = json.loads(self.annotations.get(COPYUP) or "[]")
-        self.cgroup = json.loads(self.annotations.get(CGROUP) or "{}")
+        self.copyup = jsonfast.loads(self.annotations.get(COPYUP) or "[]")
+        self.cgroup = jsonfast.loads(self.annotations.get(CGROUP) or "{}")
         self.resources = (linux.get("resources") or {}).get("unified") or {}
         # Set by the caller before launch.start for ``container``: fds of the other
         # container's user and network namespaces (runtime.network.join).
@@ -125,7 +125,7 @@ class Bundle:
     def load(cls, path: str) -> "Bundle":
         try:
             with open(os.path.join(path, "config.json")) as f:
-                spec = json.load(f)
+                spec = jsonfast.load(f)
         except (OSError, ValueError) as e:
             raise RootlessError("cannot read the bundle's config.json in %s: %s" % (path, e))
         return cls(path, spec)

@@ -9,12 +9,12 @@ with it).
 from __future__ import annotations
 
 import os
-import signal
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
 if TYPE_CHECKING:
     from typing import Callable, List, Optional
 
+from rootless.linux import signals
 from rootless.runtime import process as init  # code_of, kill_quietly
 
 
@@ -71,7 +71,7 @@ class Foreground:
                 init.kill_quietly(started.pid, sig)
             if started.companions is not None:
                 self.watched = started
-                old.setdefault(signal.SIGCHLD, signal.signal(signal.SIGCHLD, lambda s, f: self._companions_check()))
+                old.setdefault(signals.SIGCHLD, signals.signal(signals.SIGCHLD, lambda s, f: self._companions_check()))
             if on_started is not None:
                 on_started(started)
             if started.master is not None:
@@ -98,9 +98,9 @@ class Foreground:
             else:
                 init.kill_quietly(self.pid, sig)
         for name in init.FORWARDED:
-            sig = getattr(signal, name, None)
+            sig = getattr(signals, name, None)
             if sig is not None:
-                old[sig] = signal.signal(sig, forward)
+                old[sig] = signals.signal(sig, forward)
         return old
 
     def _attach_tty(self, started) -> int:
@@ -117,10 +117,10 @@ class Foreground:
             return bool(status)
         size_from = 0 if os.isatty(0) else 1
         terminal.copy_winsize(size_from, master)
-        old_winch = signal.signal(signal.SIGWINCH, lambda s, f: terminal.copy_winsize(size_from, master))
+        old_winch = signals.signal(signals.SIGWINCH, lambda s, f: terminal.copy_winsize(size_from, master))
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        old_wake = signal.set_wakeup_fd(wfd)
-        old_chld = signal.signal(signal.SIGCHLD, lambda s, f: self._companions_check())
+        old_wake = signals.set_wakeup_fd(wfd)
+        old_chld = signals.signal(signals.SIGCHLD, lambda s, f: self._companions_check())
         detached = False
         try:
             raw = terminal.RawMode(0) if self.interactive else None
@@ -134,9 +134,9 @@ class Foreground:
                 if raw is not None:
                     raw.__exit__(None, None, None)
         finally:
-            signal.set_wakeup_fd(old_wake)
-            signal.signal(signal.SIGCHLD, old_chld)
-            signal.signal(signal.SIGWINCH, old_winch)
+            signals.set_wakeup_fd(old_wake)
+            signals.signal(signals.SIGCHLD, old_chld)
+            signals.signal(signals.SIGWINCH, old_winch)
             os.close(rfd)
             os.close(wfd)
             if detached and not status:
@@ -161,7 +161,7 @@ def _drain_in_background(master: int) -> None:
         return
     try:
         os.setsid()
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signals.signal(signals.SIGHUP, signals.SIG_IGN)
         for fd in (0, 1, 2):
             null = os.open(os.devnull, os.O_RDWR)
             os.dup2(null, fd)
@@ -177,5 +177,5 @@ def _drain_in_background(master: int) -> None:
 
 def _restore_handlers(old: dict) -> None:
     for sig, handler in old.items():
-        signal.signal(sig, handler)
+        signals.signal(sig, handler)
 

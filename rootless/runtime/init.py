@@ -14,9 +14,8 @@ host's Python library is visible any more.
 
 import _socket  # sethostname; socket.py's enum classes cost every run ~2 ms
 import os
-import signal
 
-from rootless.linux import caps, mount, ns, sync
+from rootless.linux import caps, mount, ns, signals, sync
 from rootless.runtime import idmapping, mounts
 # The steps an exec'd process shares (and names the runtime reaches through init).
 from rootless.runtime.process import (  # noqa: F401
@@ -25,7 +24,7 @@ from rootless.runtime.process import (  # noqa: F401
 
 
 def main(bundle, chan, rootfs: str, debug=None) -> int:
-    caps.set_pdeathsig(signal.SIGKILL)
+    caps.set_pdeathsig(signals.SIGKILL)
     # The root is made while the parent starts the network helpers: the two overlap.
     # Nothing of the container runs before "go" (sent once the parent has our pid, so it
     # is usually waiting by the time the root is made), and every mount is in this
@@ -65,9 +64,9 @@ def _init(start, chan) -> int:
         sync.child_main(start, chan)
     chan.close()
     for name in FORWARDED:
-        sig = getattr(signal, name, None)
+        sig = getattr(signals, name, None)
         if sig is not None:
-            signal.signal(sig, lambda s, f: kill_quietly(child, s))
+            signals.signal(sig, lambda s, f: kill_quietly(child, s))
     while True:
         try:
             pid, status = os.wait()

@@ -85,10 +85,10 @@ def _addresses(record: dict, spec: dict, mode: str) -> dict:
     if mode != "slirp4netns" or record.get("status") not in ALIVE:
         return {}
     import ipaddress
-    import json
+    from rootless import jsonfast
     from rootless.runtime.config import NETWORK_OPTIONS
     try:
-        options = json.loads((spec.get("annotations") or {}).get(NETWORK_OPTIONS) or "{}")
+        options = jsonfast.loads((spec.get("annotations") or {}).get(NETWORK_OPTIONS) or "{}")
         net = ipaddress.IPv4Network(options.get("cidr") or "10.0.2.0/24", strict=False)
     except ValueError:
         return {}
@@ -219,11 +219,11 @@ def host_config(record: dict, spec: dict) -> dict:
 
 
 def _graph_driver(record: dict, spec: dict, cdir: str) -> dict:
-    import json
+    from rootless import jsonfast
     from rootless.runtime.config import LAYERS
     from rootless.storage.rootfs import graph_data
     try:
-        lower = json.loads((spec.get("annotations") or {}).get(LAYERS) or "[]")
+        lower = jsonfast.loads((spec.get("annotations") or {}).get(LAYERS) or "[]")
     except ValueError:
         lower = []
     name = record.get("driver", "")
@@ -281,10 +281,10 @@ def network_ports(record: dict, spec: dict, mode: str) -> dict:
     container that is not running or shares another's network."""
     if record.get("status") not in ALIVE or mode == "host" or mode.startswith("container:"):
         return {}
-    import json
+    from rootless import jsonfast
     from rootless.runtime.config import EXPOSED
     try:
-        exposed = json.loads((spec.get("annotations") or {}).get(EXPOSED) or "[]")
+        exposed = jsonfast.loads((spec.get("annotations") or {}).get(EXPOSED) or "[]")
     except ValueError:
         exposed = []
     exposed = exposed or sorted((record.get("config") or {}).get("ExposedPorts") or {})
@@ -315,12 +315,12 @@ def network_settings(mode: str, ports: Optional[dict] = None, addresses: Optiona
 def inspect_container(containers, record: dict, size: Optional[Tuple[int, int]] = None) -> dict:
     """``container_json`` of ``record`` (a ``state.Containers`` record, settled), with its
     bundle read and its first process checked (pid and start time) here."""
-    import json
+    from rootless import jsonfast
     from rootless.runtime import state
     cdir = containers.dir(record["id"])
     try:
         with open(os.path.join(cdir, "config.json")) as f:
-            spec = json.load(f)
+            spec = jsonfast.load(f)
     except (OSError, ValueError):
         spec = None  # a container being removed: shown from its record alone
     pid = record.get("pid") or 0

@@ -17,7 +17,6 @@ mounts live on in P's namespaces, which end with P's pid namespace.
 from __future__ import annotations
 
 import os
-import signal
 import stat
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
@@ -25,16 +24,16 @@ if TYPE_CHECKING:
     from typing import Dict, List
 
 from rootless.errors import RootlessError
-from rootless.linux import caps, mount, ns, sync
+from rootless.linux import caps, mount, ns, signals, sync
 from rootless.runtime import init
 
 
 def main(bundle, chan, parent: int, debug=None) -> int:
     for name in init.FORWARDED:  # the parent's handlers are not ours
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        if hasattr(signals, name):
+            signals.signal(getattr(signals, name), signals.SIG_DFL)
     os.setsid()  # out of the terminal's process group: its ^C is for the container's
-    caps.set_pdeathsig(signal.SIGKILL)
+    caps.set_pdeathsig(signals.SIGKILL)
     # The kernel signals only for a parent that dies after the call. An orphan is adopted
     # by init or by a subreaper (systemd --user, tmux...), so compare with the parent's pid.
     if os.getppid() != parent:
@@ -75,10 +74,10 @@ def main(bundle, chan, parent: int, debug=None) -> int:
         return 0
     # fuse-overlayfs, or a systemd scope to hold (the parent moved us to its holder cgroup:
     # systemd would remove the scope, memory.events and all, the moment it is empty)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_IGN)
+    for sig in (signals.SIGINT, signals.SIGTERM, signals.SIGHUP, signals.SIGQUIT):
+        signals.signal(sig, signals.SIG_IGN)
     while True:  # until the parent ends us
-        signal.pause()
+        signals.pause()
 
 
 def _join_user(join):
@@ -127,9 +126,9 @@ def _unshare_rest(kinds: List[str]) -> None:
 
 
 def _read_owners(path: str) -> Dict[str, List[int]]:
-    import json
+    from rootless import jsonfast
     with open(path) as f:
-        return json.load(f)
+        return jsonfast.load(f)
 
 
 def apply_owners(rootfs: str, owners: Dict[str, List[int]], done: str) -> None:

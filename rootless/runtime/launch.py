@@ -38,14 +38,13 @@ mount lives in the container's own mount namespaces, which go with their last pr
 from __future__ import annotations
 
 import os
-import signal
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
 if TYPE_CHECKING:
     from typing import Callable, List, Optional, Tuple
 
 from rootless.errors import RootlessError
-from rootless.linux import sync
+from rootless.linux import signals, sync
 from rootless.runtime import idmapping, init, keeper
 from rootless.runtime.process import Started, take_stdio, waitpid as _waitpid  # noqa: F401  (Started: launch's result)
 
@@ -167,7 +166,7 @@ class _Setup:
         if self.pid:
             _waitpid(self.pid)
             if self.keeper:  # past its part (with fuse-overlayfs, it would wait for good)
-                init.kill_quietly(self.keeper, signal.SIGKILL)
+                init.kill_quietly(self.keeper, signals.SIGKILL)
         if self.keeper:
             code = init.code_of(_waitpid(self.keeper))
             self.keeper = 0
@@ -182,7 +181,7 @@ class _Setup:
             self.companions.stop()
         for pid in (self.pid, self.keeper):
             if pid:
-                init.kill_quietly(pid, signal.SIGKILL)
+                init.kill_quietly(pid, signals.SIGKILL)
                 _waitpid(pid)
         if self.master is not None:
             os.close(self.master)
@@ -226,8 +225,8 @@ def as_mapped_root(bundle, fn, what: str = "removing as the container's root"):
                 return 125
             value = fn()
             if value is not None:
-                import json
-                text = json.dumps(value)
+                from rootless import jsonfast
+                text = jsonfast.dumps(value)
                 for at in range(0, len(text), RESULT_CHUNK):
                     sync.send(child_end, "result", part=text[at:at + RESULT_CHUNK])
             return 0
@@ -251,8 +250,8 @@ def as_mapped_root(bundle, fn, what: str = "removing as the container's root"):
         raise RootlessError("%s failed (exit %d)" % (what, init.code_of(status)))
     if not parts:
         return None
-    import json
-    return json.loads("".join(parts))
+    from rootless import jsonfast
+    return jsonfast.loads("".join(parts))
 
 
 # Characters of a result in one message: JSON escapes (\uXXXX) may make one character six

@@ -8,9 +8,10 @@ object, replaced atomically (write then rename) each time the count changes, and
 with the container.
 """
 
-import json
 import os
 from typing import Optional
+
+from rootless import jsonfast
 
 
 def path(run_dir: str, cid: str) -> str:
@@ -24,7 +25,7 @@ def leave(run_dir: str, cid: str, error: str, lost_lines: int, lost_bytes: int) 
     os.makedirs(os.path.dirname(final), 0o700, exist_ok=True)
     tmp = final + ".tmp"
     with open(tmp, "w") as f:
-        json.dump({"error": error, "lost_lines": lost_lines, "lost_bytes": lost_bytes}, f)
+        jsonfast.dump({"error": error, "lost_lines": lost_lines, "lost_bytes": lost_bytes}, f)
     os.rename(tmp, final)
 
 
@@ -32,7 +33,7 @@ def warning(run_dir: str, cid: str) -> Optional[str]:
     """The one-line warning ``logs`` prints, if this container's log lost anything."""
     try:
         with open(path(run_dir, cid)) as f:
-            report = json.load(f)
+            report = jsonfast.load(f)
         error, lost = str(report["error"]), int(report.get("lost_lines", 0))
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -42,13 +42,12 @@ changed under its lock on a fresh read (``state.Containers.update``), since ``st
 import errno
 import os
 import select
-import signal
 import socket
 import sys
 import time
 from typing import Dict, List, Optional
 
-from rootless.linux import sync
+from rootless.linux import signals, sync
 from rootless.runtime.attach import Attachments, attachable
 from rootless.runtime.restart import restart_wanted
 
@@ -93,8 +92,8 @@ class Monitor:
             return  # another monitor of this build is there
         self.listener = _bind(self.path)
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        signal.set_wakeup_fd(self.wake_w)
-        signal.signal(signal.SIGCHLD, lambda s, f: None)
+        signals.set_wakeup_fd(self.wake_w)
+        signals.signal(signals.SIGCHLD, lambda s, f: None)
         self.poll.register(self.listener.fileno(), select.POLLIN)
         self.poll.register(self.wake_r, select.POLLIN)
         idle_since: Optional[float] = None
@@ -528,8 +527,8 @@ def main(path: str) -> None:
     """Entry point of a spawned monitor (see ``_spawn``)."""
     if os.fork():
         os._exit(0)
-    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_IGN)
+    for sig in (signals.SIGHUP, signals.SIGINT, signals.SIGPIPE):
+        signals.signal(sig, signals.SIG_IGN)
     os.chdir("/")
     # What the containers' set-up needs, loaded once here: every container is forked
     # from this process, and after pivot_root nothing more can be imported.

@@ -27,11 +27,12 @@ and leaves the reason in the record (``crash_note``), where ``ps`` and ``inspect
 from __future__ import annotations
 
 import os
-import signal
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
 if TYPE_CHECKING:
     from typing import List
+
+from rootless.linux import signals
 
 
 class Companion:
@@ -47,7 +48,7 @@ class Companion:
         if not self.pid:
             return
         try:
-            os.kill(self.pid, signal.SIGKILL)
+            os.kill(self.pid, signals.SIGKILL)
         except ProcessLookupError:
             pass
         try:
@@ -140,6 +141,7 @@ def crash_note(name: str, status: int) -> str:
     """What ``ps``/``inspect`` say of a network process that ended before its container."""
     if os.WIFSIGNALED(status):
         try:
+            import signal  # its names (a crash, rare: the enums cost every run otherwise)
             how = "killed by " + signal.Signals(os.WTERMSIG(status)).name
         except ValueError:
             how = "killed by signal %d" % os.WTERMSIG(status)

@@ -11,11 +11,11 @@ works; ``stop`` and ``kill`` thaw it first, so that its stop signal is delivered
 """
 
 import os
-import signal
 import sys
 import time
 
 from rootless.errors import Conflict, RootlessError
+from rootless.linux import signals
 from rootless.runtime import state
 
 NO_FREEZER = ("container %s has no cgroup of its own (it runs without limits, or this host delegates "
@@ -70,7 +70,7 @@ def thaw(record: dict) -> None:
     elif record.get("pid") and state.first_process_alive(record):
         from rootless.runtime.processes import container_pids
         for pid in container_pids(record["pid"]):
-            _kill(pid, signal.SIGCONT)
+            _kill(pid, signals.SIGCONT)
 
 
 def _freeze(path: str, frozen: bool) -> None:

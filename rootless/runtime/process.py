@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
 if TYPE_CHECKING:
     from typing import Optional
 
 from rootless.errors import CannotInvoke, CommandNotFound, RootlessError
-from rootless.linux import caps, sync
+from rootless.linux import caps, signals, sync
 
 # Signals an init passes on to the command, as Docker's sig-proxy does for the CLI.
 FORWARDED = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM",
@@ -78,7 +77,7 @@ class Started:
 
     def end_keeper(self) -> None:
         if self.keeper:
-            kill_quietly(self.keeper, signal.SIGKILL)
+            kill_quietly(self.keeper, signals.SIGKILL)
             waitpid(self.keeper)
             self.keeper = 0
 
@@ -150,13 +149,13 @@ def execute(proc: dict) -> None:
     args = proc["args"]
     env = dict(item.split("=", 1) for item in proc.get("env", []) if "=" in item)
     path = find_executable(args[0], env.get("PATH", ""))
-    for sig in range(1, signal.NSIG):
-        if sig not in (signal.SIGKILL, signal.SIGSTOP):
+    for sig in range(1, signals.NSIG):
+        if sig not in (signals.SIGKILL, signals.SIGSTOP):
             try:
-                signal.signal(sig, signal.SIG_DFL)
+                signals.signal(sig, signals.SIG_DFL)
             except (OSError, ValueError):
                 pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signals.pthread_sigmask(signals.SIG_SETMASK, [])
     try:
         os.execve(path, args, env)
     except OSError as e:

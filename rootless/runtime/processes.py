@@ -15,12 +15,12 @@ a stopped process's parent may notice, as a frozen one's does not.
 
 import os
 import re
-import signal
 import subprocess
 import time
 from typing import List, Optional, Tuple
 
 from rootless.errors import RootlessError, UsageError
+from rootless.linux import signals
 
 
 def pid_namespace(pid: int) -> Optional[str]:
@@ -50,7 +50,7 @@ class Paused:
 
     def __enter__(self):
         for pid in self.pids:
-            _signal(pid, signal.SIGSTOP)
+            _signal(pid, signals.SIGSTOP)
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline and not all(_state(p) in ("T", "t", "Z", "") for p in self.pids):
             time.sleep(0.005)
@@ -58,7 +58,7 @@ class Paused:
 
     def __exit__(self, *exc):
         for pid in self.pids:
-            _signal(pid, signal.SIGCONT)
+            _signal(pid, signals.SIGCONT)
 
 
 def _signal(pid: int, sig: int) -> None:

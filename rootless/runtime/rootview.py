@@ -49,14 +49,13 @@ neither the zipapp nor the host's Python library is visible, and W empties ``sys
 so that a forgotten import fails instead of loading a module from the container.
 """
 
-import json
 import os
-import signal
 import stat
 import sys
 
+from rootless import jsonfast
 from rootless.errors import RootlessError
-from rootless.linux import caps, mount, ns, sync
+from rootless.linux import caps, mount, ns, signals, sync
 from rootless.runtime import copytar, idmapping, state
 from rootless.runtime.config import Bundle
 from rootless.runtime.cprules import Seen
@@ -133,7 +132,7 @@ class View:
             return None
         if kill:
             try:
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(self.pid, signals.SIGKILL)
             except OSError:
                 pass
         pid, self.pid = self.pid, 0
@@ -205,9 +204,9 @@ class View:
 
 
 def _worker(chan, parent: int, bundle, opened, fresh: bool) -> int:
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL if sig != signal.SIGPIPE else signal.SIG_IGN)
-    caps.set_pdeathsig(signal.SIGKILL)
+    for sig in (signals.SIGINT, signals.SIGTERM, signals.SIGHUP, signals.SIGQUIT, signals.SIGPIPE):
+        signals.signal(sig, signals.SIG_DFL if sig != signals.SIGPIPE else signals.SIG_IGN)
+    caps.set_pdeathsig(signals.SIGKILL)
     if os.getppid() != parent:  # the CLI died before the signal was armed
         return 1
     driver, owners = None, None
@@ -264,7 +263,7 @@ def _pending_owners(bundle):
         return None
     try:
         with open(bundle.owners, "rb") as f:
-            return {rel: tuple(ids) for rel, ids in json.loads(f.read()).items()}
+            return {rel: tuple(ids) for rel, ids in jsonfast.loads(f.read()).items()}
     except (OSError, ValueError):
         return None
 

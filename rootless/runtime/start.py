@@ -7,7 +7,6 @@ image store), hands the bundle to ``foreground``, and records the state transiti
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import time
 
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
 
 from rootless import fsutil
 from rootless.errors import Conflict
+from rootless.linux import signals
 from rootless.runtime import state
 
 
@@ -55,7 +55,7 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
             # An rm -f came while the container started, before its pid was recorded (so
             # it could not signal it): what a removed container runs must end with it.
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signals.SIGKILL)
             except ProcessLookupError:
                 pass
     code = 125
@@ -65,7 +65,7 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
         return code
     except Exception as e:
         if _removed(containers.read(record["id"])):
-            code = 128 + signal.SIGKILL  # its set-up lost its files to that rm -f: killed, as Docker says
+            code = 128 + signals.SIGKILL  # its set-up lost its files to that rm -f: killed, as Docker says
             return code
         code = getattr(e, "exit_code", 125)
         raise

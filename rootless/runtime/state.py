@@ -321,9 +321,9 @@ class Containers:
 
 
 def _kill(pid: int) -> None:
-    import signal
+    from rootless.linux import signals
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, signals.SIGKILL)
     except OSError:
         pass
 

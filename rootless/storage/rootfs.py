@@ -238,9 +238,8 @@ def _die_with_parent(keeper: int) -> None:
     In single-uid mode with ``-u 1000`` the keeper is uid 1000 of its user namespace,
     not root, so execve would drop the capabilities fuse-overlayfs needs to mount;
     ambient capabilities carry them across."""
-    from rootless.linux import caps
-    import signal
-    caps.set_pdeathsig(signal.SIGKILL)
+    from rootless.linux import caps, signals
+    caps.set_pdeathsig(signals.SIGKILL)
     if os.getppid() != keeper:
         os._exit(1)
     if os.getuid() != 0:

@@ -14,10 +14,10 @@ reported, never silently saved.
 
 import gzip
 import hashlib
-import json
 import os
 from typing import List
 
+from rootless import jsonfast
 from rootless.errors import DigestMismatch
 from rootless.streams import Reader
 
@@ -110,7 +110,7 @@ class Recorder(Reader):
         self._flush()
         self._out.close()
         # json.dumps, not json.dump: dump streams through the pure-Python encoder.
-        index = json.dumps({"entries": self._entries, "tail": self._run, "size": self.count},
+        index = jsonfast.dumps({"entries": self._entries, "tail": self._run, "size": self.count},
                            separators=(",", ":"))
         with open(os.path.join(self._directory, INDEX_NAME), "w") as f:
             f.write(index)
@@ -176,7 +176,7 @@ class RegionRecorder:
                 else:
                     tail = start - pos
             out.write(bytes(pending))
-        index = json.dumps({"entries": entries, "tail": tail, "size": self.size}, separators=(",", ":"))
+        index = jsonfast.dumps({"entries": entries, "tail": tail, "size": self.size}, separators=(",", ":"))
         with open(os.path.join(self._directory, INDEX_NAME), "w") as f:
             f.write(index)
 
@@ -190,7 +190,7 @@ class Reassembled:
 
     def __init__(self, directory: str, diff_id: str):
         with open(os.path.join(directory, INDEX_NAME)) as f:
-            index = json.load(f)
+            index = jsonfast.load(f)
         self.size = index["size"]
         self._diff = os.path.join(directory, "diff")
         self._raw = gzip.open(os.path.join(directory, RAW_NAME), "rb")

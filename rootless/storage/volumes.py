@@ -20,7 +20,6 @@ container's way (a user namespace with the sub-id mapping).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -29,7 +28,7 @@ TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation i
 if TYPE_CHECKING:
     from typing import Dict, List, Optional
 
-from rootless import fsutil
+from rootless import fsutil, jsonfast
 from rootless.errors import Conflict, NotFound, UsageError
 
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
@@ -107,7 +106,7 @@ class Volumes:
                 os.mkdir(os.path.join(new, "_data"), 0o755)
                 record = {"Name": name, "Driver": "local", "Labels": labels, "Options": options,
                           "CreatedAt": time.time(), "Scope": "local", "Anonymous": anonymous}
-                fsutil.atomic_write(os.path.join(new, RECORD), json.dumps(record).encode())
+                fsutil.atomic_write(os.path.join(new, RECORD), jsonfast.dumps(record).encode())
                 os.rename(new, self.dir(name))
             except BaseException:
                 fsutil.remove_tree(new)
