@@ -2,7 +2,8 @@
 
 import os
 
-from rootless.cli import BoolFlag, require_tty
+from rootless.cli import require_tty
+from rootless.cli.parser import BoolFlag
 
 
 def add_parsers(sub, csub) -> None:

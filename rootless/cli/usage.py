@@ -23,7 +23,8 @@ only way it offers to list them (unchanged from Python 3.2 to 3.13).
 
 import argparse
 
-from rootless.cli import BOOL_WORDS, BoolFlag
+from rootless.cli import BOOL_WORDS
+from rootless.cli.parser import BoolFlag
 from rootless.errors import UsageError
 
 MANY = float("inf")

@@ -569,7 +569,8 @@ def cli(env, monkeypatch):
         monkeypatch.setenv(key, env[key])
     monkeypatch.delenv("DOCKER_CONFIG", raising=False)
     monkeypatch.setattr(regconfig, "http_get", _no_network)
-    from rootless.cli import Context, Parser, login
+    from rootless.cli import Context, login
+    from rootless.cli.parser import Parser
 
     def run(*argv, stdin=""):
         parser = Parser(prog="rootless")

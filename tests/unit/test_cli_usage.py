@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from rootless.cli import Parser, build_parser, docker_flags, usage
+from rootless.cli import docker_flags, usage
+from rootless.cli.parser import Parser, build_parser
 from rootless.errors import UsageError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -135,7 +136,7 @@ def test_flags_first_moves_flags_only_where_docker_intersperses():
 
 
 def test_a_command_line_that_parses_imports_neither_usage_nor_the_table():
-    code = ("import sys; from rootless.cli import build_parser; "
+    code = ("import sys; from rootless.cli.parser import build_parser; "
             "a = ['run', '--rm=true', '-it', '--name', 'x', 'busybox', 'true']; build_parser(a).parse_args(a); "
             "print(sorted(m for m in ('rootless.cli.usage', 'rootless.cli.docker_flags') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
