@@ -47,6 +47,22 @@ def test_environment_merge_order_and_defaults():
     assert d["HOME"] == "/root"
 
 
+def test_a_trailing_star_passes_the_host_variables_of_that_prefix():
+    """podman's rule, for a Slurm job's variables: ``-e 'SLURM_*'``; an explicit value or
+    a later flag still wins, and nothing of another prefix comes along."""
+    user = users.resolve(None, PASSWD, GROUP)
+    host = {"SLURM_JOB_ID": "42", "SLURM_PROCID": "1", "SLURMD_NODENAME": "n1", "HOME": "/home/u", "XSLURM_X": "no"}
+    env = spec.environment({"Env": ["SLURM_PROCID=image"]},
+                           RunOptions(env=("SLURM_*", "SLURM_JOB_ID=mine")), user, host)
+    d = dict(e.split("=", 1) for e in env)
+    assert (d["SLURM_JOB_ID"], d["SLURM_PROCID"]) == ("mine", "1")
+    assert "SLURMD_NODENAME" not in d and "XSLURM_X" not in d and d["HOME"] == "/root"
+    everything = dict(e.split("=", 1) for e in spec.environment({}, RunOptions(env=("*",)), user, host))
+    assert everything["HOME"] == "/home/u" and everything["XSLURM_X"] == "no"
+    with pytest.raises(UsageError, match="invalid environment variable"):
+        spec.environment({}, RunOptions(env=("=x",)), user, host)
+
+
 def test_working_dir():
     assert spec.working_dir({}, RunOptions()) == "/"
     assert spec.working_dir({"WorkingDir": "/app"}, RunOptions()) == "/app"
