@@ -64,7 +64,8 @@ def _create_args(p) -> None:
     p.add_argument("-i", "--interactive", action="store_true", help="keep stdin open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-terminal")
     p.add_argument("--name", default="", help="the container's name")
-    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]", help="set an environment variable")
+    p.add_argument("-e", "--env", action="append", default=[], metavar="KEY[=VALUE]",
+                   help="set an environment variable (KEY alone: yours; KEY*: all of yours whose names begin with KEY)")
     p.add_argument("--env-file", action="append", default=[], metavar="FILE", help="read environment variables from a file")
     p.add_argument("--entrypoint", default=None, help="override the image's entrypoint")
     p.add_argument("-w", "--workdir", default=None, help="working directory inside the container")
@@ -98,6 +99,7 @@ def _create_args(p) -> None:
     p.add_argument("--pull", default="missing", choices=["missing", "always", "never"],
                    help="pull the image before creating (default: only when missing)")
     p.add_argument("--platform", default=None, help="OS/ARCH[/VARIANT] of the image to pull")
+    p.add_argument("-q", "--quiet", action="store_true", help="suppress the pull output")
     p.add_argument("--tls-verify", default=None, metavar="BOOL", help="verify the registry's TLS certificate")
     p.add_argument("--network", "--net", default="", metavar="MODE",
                    help="slirp4netns[:OPTIONS] or pasta[:OPTIONS]: a private network with outbound "
@@ -256,7 +258,7 @@ def _make(ctx, args, opts) -> dict:
     from rootless.cli.registry import _tls_verify
     ensure_image(store, args.image, args.pull, lambda name: pull(
         store, name, platform=args.platform, tls_verify=_tls_verify(args.tls_verify), stream=sys.stderr,
-        debug=debug))
+        quiet=args.quiet, debug=debug))
     with store.ensure().writing():
         return create(ctx.paths(), store, opts, debug=debug)
 

@@ -1,0 +1,114 @@
+"""Containers in Slurm jobs, through the real Slurm: the one-node cluster that .ci/run starts
+(scripts/slurm-cluster) in the tests' own network namespace. srun ranks starting the same
+image at the same moment, a batch script with no XDG_RUNTIME_DIR, two jobs at once, the
+job's variables handed in with ``-e 'SLURM_*'``. As the unprivileged user, as every job is.
+"""
+
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO, have, loaded_root, need
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    need(have("srun") and have("sbatch") and have("sinfo"),
+         "Slurm is not installed (bash .ci/run installs slurm-wlm and munge)")
+    try:
+        up = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        up = None
+    need(up is not None and up.returncode == 0 and "idle" in up.stdout.split(),
+         "no idle Slurm node: start one as root in this network namespace (scripts/slurm-cluster start)")
+
+
+@pytest.fixture(scope="module")
+def srl(tmp_path_factory, test_images):
+    yield from loaded_root(tmp_path_factory, test_images, "slurm")
+
+
+def job_env():
+    """The submitter's environment, as a login node's shell has it here: no XDG_RUNTIME_DIR."""
+    env = dict(os.environ)
+    env.pop("XDG_RUNTIME_DIR", None)
+    return env
+
+
+def test_srun_ranks_start_the_same_image_at_the_same_moment(cluster, srl):
+    proc = subprocess.run(
+        ["srun", "-n2", "--time=2"] + srl.base +
+        ["run", "--rm", "-e", "SLURM_PROCID", "busybox", "sh", "-c", "echo rank=$SLURM_PROCID host=$(hostname)"],
+        capture_output=True, text=True, timeout=120, env=job_env())
+    assert proc.returncode == 0, proc.stderr
+    lines = sorted(proc.stdout.split("\n")[:-1])
+    assert [line.split()[0] for line in lines] == ["rank=0", "rank=1"], proc.stdout
+    hosts = {line.split()[1] for line in lines}
+    assert len(hosts) == 2 and all(len(h) == len("host=") + 12 for h in hosts), hosts  # two containers
+    assert proc.stderr == ""
+    assert srl("ps", "-aq").stdout == b""  # both --rm containers gone
+
+
+def write_job(path, body):
+    path.write_text("#!/bin/sh\nset -eu\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_a_batch_job_runs_containers_with_its_variables(cluster, srl, tmp_path):
+    rootless = " ".join(srl.base)
+    script = write_job(tmp_path / "job.sh", (
+        "echo host-xdg=${XDG_RUNTIME_DIR:-unset}\n"
+        "%s run --rm -q -e 'SLURM_*' busybox sh -c 'echo job=$SLURM_JOB_ID tasks=$SLURM_NTASKS'\n"
+        "%s run --rm busybox sh -c 'echo no-slurm=${SLURM_JOB_ID:-none}'\n"
+        "cid=$(%s run -d busybox sleep 100)\n"
+        "%s exec $cid echo exec-in-job\n"
+        "%s rm -f $cid >/dev/null\n" % (rootless, rootless, rootless, rootless, rootless)))
+    out = tmp_path / "out.txt"
+    proc = subprocess.run(["sbatch", "--wait", "--parsable", "-n1", "--time=2", "-o", str(out), script],
+                          capture_output=True, text=True, timeout=180, env=job_env())
+    job = proc.stdout.strip().split(";")[0]
+    assert proc.returncode == 0, (proc.stderr, out.read_text() if out.exists() else "")
+    assert out.read_text().split("\n") == [
+        "host-xdg=unset", "job=%s tasks=1" % job, "no-slurm=none", "exec-in-job", ""]
+    assert srl("ps", "-aq").stdout == b""
+
+
+def test_two_jobs_on_one_node_at_once(cluster, srl, tmp_path):
+    """Each job waits until the other has started, then both run containers on one store."""
+    rootless = " ".join(srl.base)
+    jobs = []
+    for name, other in (("a", "b"), ("b", "a")):
+        script = write_job(tmp_path / (name + ".sh"), (
+            "touch %(d)s/started-%(me)s\n"
+            "for i in $(seq 300); do [ -e %(d)s/started-%(other)s ] && break; sleep 0.1; done\n"
+            "[ -e %(d)s/started-%(other)s ]\n"
+            "for i in 1 2 3; do %(rl)s run --rm busybox sh -c \"echo %(me)s\\$0\" $i; done\n"
+            % {"d": tmp_path, "me": name, "other": other, "rl": rootless}))
+        jobs.append(subprocess.Popen(["sbatch", "--wait", "-n1", "--time=2", "-o", str(tmp_path / (name + ".out")),
+                                      script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=job_env()))
+    started = time.monotonic()
+    for proc in jobs:
+        proc.wait(timeout=180)
+    assert [p.returncode for p in jobs] == [0, 0], [p.stderr.read() for p in jobs]
+    assert (tmp_path / "a.out").read_text() == "a1\na2\na3\n"
+    assert (tmp_path / "b.out").read_text() == "b1\nb2\nb3\n"
+    assert time.monotonic() - started < 170
+    assert srl("ps", "-aq").stdout == b""
+
+
+def test_the_readmes_batch_script_works_as_it_says(cluster, srl, tmp_path):
+    with open(os.path.join(REPO, "README.md")) as f:
+        section = f.read().split("## On a Slurm cluster", 1)[1].split("\n## ", 1)[0]
+    script = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    assert script.startswith("#!/bin/sh\n#SBATCH -n 2\n") and "python3 rootless.pyz run" in script
+    job = tmp_path / "job.sh"
+    job.write_text(script.replace("python3 rootless.pyz", " ".join(srl.base)))
+    out = tmp_path / "slurm.out"
+    proc = subprocess.run(["sbatch", "--wait", "-o", str(out), str(job)], capture_output=True, text=True,
+                          timeout=180, env=job_env(), cwd=str(tmp_path))
+    assert proc.returncode == 0, (proc.stderr, out.read_text() if out.exists() else "")
+    assert sorted(out.read_text().splitlines()) == ["rank 0 of 2", "rank 1 of 2"]
