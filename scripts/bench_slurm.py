@@ -11,6 +11,8 @@ and overlay, as s9 does; the store is on the work dir's file system.
 import os
 import subprocess
 
+from bench_targets import cpu_table
+
 SLURM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slurm-cluster")
 
 
@@ -67,12 +69,7 @@ def section(b, add, timing_cells, cmdline):
         "(3 warm-up runs per round, runs pooled from 3 rounds). The CPU columns of the srun rows are "
         "srun's own: the step runs under slurmd, not as hyperfine's child." % (s14["fs"], s14["loadavg"]))
     add("")
-    add("| command | mean ± σ | median | min | CPU user / system (mean) |")
-    add("|---|---|---|---|---|")
-    for r in s14["results"]:
-        mean, med, mn = timing_cells(r)
-        add("| %s | %s | %s | %s | %.1f ms / %.1f ms |" % (r["label"], mean, med, mn, r["user"] * 1e3, r["system"] * 1e3))
-    add("")
+    cpu_table(add, s14["results"], timing_cells)
     srun, job, alone = s14["results"]
     add("The container's share of the step: %.1f ms (median of the step with it minus the step without); "
         "outside a job the same run takes %.1f ms." % ((job["median"] - srun["median"]) * 1e3, alone["median"] * 1e3))

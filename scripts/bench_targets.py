@@ -126,6 +126,16 @@ def summary(b, add, ms):
                                             _verdict(ratio, EXEC_TO_PODMAN), rl["min"] / pod["min"]))
 
 
+def cpu_table(add, results, timing_cells):
+    """A table of hyperfine results with their CPU times (this module's, bench_slurm's)."""
+    add("| command | mean ± σ | median | min | CPU user / system (mean) |")
+    add("|---|---|---|---|---|")
+    for r in results:
+        mean, med, mn = timing_cells(r)
+        add("| %s | %s | %s | %s | %.1f ms / %.1f ms |" % (r["label"], mean, med, mn, r["user"] * 1e3, r["system"] * 1e3))
+    add("")
+
+
 def section(b, add, timing_cells, cmdline):
     """Section 9 of the report: the two target scenarios' tables."""
     s10 = b.sections.get("s10")
@@ -148,12 +158,7 @@ def section(b, add, timing_cells, cmdline):
         add("")
         add("Stores: %s; load average %s at the start." % (s9["fs"], s9["loadavg"]))
         add("")
-        add("| command | mean ± σ | median | min | CPU user / system (mean) |")
-        add("|---|---|---|---|---|")
-        for r in s9["results"]:
-            mean, med, mn = timing_cells(r)
-            add("| %s | %s | %s | %s | %.1f ms / %.1f ms |" % (r["label"], mean, med, mn, r["user"] * 1e3, r["system"] * 1e3))
-        add("")
+        cpu_table(add, s9["results"], timing_cells)
         add("| ratio (medians) | value | target | |")
         add("|---|---|---|---|")
         add("| run / `python3 -c pass` | %.2f (by minimum %.2f) | ≤ %.0f | %s |"
