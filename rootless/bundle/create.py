@@ -35,7 +35,7 @@ class CreateOptions:
                  ports: tuple = (), publish_all: bool = False, expose: tuple = (),
                  network=None, sysctls: Tuple[str, ...] = (), mounts=(), asked_mounts=((), (), (), ()),
                  volumes_from: Tuple[str, ...] = (), resources: Optional[dict] = None,
-                 cgroup: Optional[dict] = None, cgroupns: str = ""):
+                 cgroup: Optional[dict] = None, cgroupns: str = "", ipc: str = ""):
         self.image, self.run, self.name, self.user = image, run, name, user
         self.userns, self.storage_driver, self.auto_remove = userns, storage_driver, auto_remove
         self.interactive, self.init, self.stop_signal = interactive, init, stop_signal
@@ -51,6 +51,7 @@ class CreateOptions:
         # cgroups.limits's HostConfig fields (and CgroupParent), checked; the cgroup to make
         # for them ({"strategy", "parent", "unified"}: cgroups.detect's answer); --cgroupns
         self.resources, self.cgroup, self.cgroupns = dict(resources or {}), dict(cgroup or {}), cgroupns
+        self.ipc = ipc  # --ipc: "" (private), host or none (IPC_MODES)
 
 
 def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> dict:
@@ -101,6 +102,7 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
              volatile=opts.auto_remove)
     network_bundle(bundle, network, opts.sysctls, gid_map)
     cgroup_bundle(bundle, opts)
+    ipc_bundle(bundle, opts.ipc)
     made = []  # anonymous volumes made for this container: removed again if the create fails
     asked_mounts = []
     if opts.mounts or opts.volumes_from or (config.get("config") or {}).get("Volumes"):
@@ -176,6 +178,46 @@ def cgroup_bundle(bundle: dict, opts: CreateOptions) -> None:
         bundle["annotations"][rc.CGROUP] = jsonfast.dumps({
             "strategy": opts.cgroup["strategy"], "parent": opts.cgroup["parent"],
             "below": opts.resources.get("CgroupParent", "")})
+
+
+# --ipc as Docker spells it -> ours: a namespace of its own (private, shareable: no other
+# container can join one here), the host's, or its own without /dev/shm (none).
+IPC_MODES = {"": "", "private": "", "shareable": "", "host": "host", "none": "none"}
+
+
+def ipc_mode(text: str) -> str:
+    """--ipc checked (the CLI asks before anything is pulled or made)."""
+    if text in IPC_MODES:
+        return IPC_MODES[text]
+    if text.startswith("container:"):
+        raise UsageError("--ipc container:NAME is not supported: each container has its own IPC "
+                         "namespace, or shares the host's with --ipc host")
+    raise UsageError("--ipc: invalid IPC mode %r (private, shareable, host or none)" % text)
+
+
+def ipc_bundle(bundle: dict, mode: str) -> None:
+    """--ipc host: no IPC namespace of its own, and the host's /dev/shm and /dev/mqueue
+    bound in (an mqueue file system belongs to the IPC namespace it was mounted in, and
+    ours may mount one only for a namespace of its own); its IPC sysctls are refused, as
+    they would be the host's. --ipc none: no /dev/shm."""
+    if mode == "none":
+        bundle["mounts"] = [m for m in bundle["mounts"] if m["destination"] != "/dev/shm"]
+    if mode != "host":
+        return
+    linux = bundle["linux"]
+    linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "ipc"]
+    for key in linux.get("sysctl") or {}:
+        if not key.startswith("net."):
+            raise UsageError("sysctl %r is not allowed with --ipc host: it would be the host's" % key)
+    kept = []
+    for m in bundle["mounts"]:
+        if m["destination"] in ("/dev/shm", "/dev/mqueue"):
+            if not os.path.isdir(m["destination"]):
+                continue  # a host without it: the container has none either
+            m = {"destination": m["destination"], "type": "bind", "source": m["destination"],
+                 "options": ["rbind", "nosuid", "nodev", "noexec"]}
+        kept.append(m)
+    bundle["mounts"] = kept
 
 
 def network_of(opts: CreateOptions, containers, uid_map=None) -> dict:
@@ -271,6 +313,8 @@ def asked_host_config(opts: CreateOptions) -> dict:
         "VolumesFrom": list(opts.volumes_from) or None,
     }
     asked.update(opts.resources)
+    if opts.ipc:
+        asked["IpcMode"] = opts.ipc
     if any(opts.asked_mounts):
         from rootless.bundle.mounts import host_config
         asked.update(host_config(*opts.asked_mounts))

@@ -189,7 +189,7 @@ def host_config(record: dict, spec: dict) -> dict:
         "DnsSearch": asked.get("DnsSearch", []),
         "ExtraHosts": asked.get("ExtraHosts"),
         "GroupAdd": None,
-        "IpcMode": private("ipc", "private"),
+        "IpcMode": asked.get("IpcMode") or private("ipc", "private"),
         "Cgroup": "",
         "Links": None,
         "OomScoreAdj": 0,
