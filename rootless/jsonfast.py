@@ -35,15 +35,16 @@ _scan = _json.make_scanner(_Context()) if _json is not None else None
 def loads(document):
     """json.loads(document)."""
     text = document
+    if _scan is None:
+        return _json_module().loads(document)
     if not isinstance(text, str):
-        if _scan is None or not isinstance(text, (bytes, bytearray)) or text[:3] == b"\xef\xbb\xbf" \
-                or 0 in text[:4]:
+        if not isinstance(text, (bytes, bytearray)) or text[:3] == b"\xef\xbb\xbf" or 0 in text[:4]:
             return _json_module().loads(document)
         try:
             text = text.decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
             return _json_module().loads(document)
-    if _scan is None or text.startswith("\ufeff"):
+    if text.startswith("\ufeff"):
         return _json_module().loads(document)
     start = len(text) - len(text.lstrip(_WHITESPACE))
     try:

@@ -100,7 +100,7 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
     complete(bundle, strategy.name, uid_map, gid_map, driver, [diff for diff, _ in layers],
              init=opts.init, stop_signal=stop_signal, owners=bool(owners), ports=published, exposed=exposed,
              volatile=opts.auto_remove)
-    network_bundle(bundle, network, opts.sysctls, gid_map)
+    network_bundle(bundle, network, opts.sysctls, gid_map, opts.ipc)
     cgroup_bundle(bundle, opts)
     ipc_bundle(bundle, opts.ipc)
     made = []  # anonymous volumes made for this container: removed again if the create fails
@@ -198,17 +198,14 @@ def ipc_mode(text: str) -> str:
 def ipc_bundle(bundle: dict, mode: str) -> None:
     """--ipc host: no IPC namespace of its own, and the host's /dev/shm and /dev/mqueue
     bound in (an mqueue file system belongs to the IPC namespace it was mounted in, and
-    ours may mount one only for a namespace of its own); its IPC sysctls are refused, as
-    they would be the host's. --ipc none: no /dev/shm."""
+    ours may mount one only for a namespace of its own); network.modes.sysctls refuses its
+    IPC sysctls. --ipc none: no /dev/shm."""
     if mode == "none":
         bundle["mounts"] = [m for m in bundle["mounts"] if m["destination"] != "/dev/shm"]
     if mode != "host":
         return
     linux = bundle["linux"]
     linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "ipc"]
-    for key in linux.get("sysctl") or {}:
-        if not key.startswith("net."):
-            raise UsageError("sysctl %r is not allowed with --ipc host: it would be the host's" % key)
     kept = []
     for m in bundle["mounts"]:
         if m["destination"] in ("/dev/shm", "/dev/mqueue"):
@@ -249,7 +246,7 @@ def network_of(opts: CreateOptions, containers, uid_map=None) -> dict:
     return found
 
 
-def network_bundle(bundle: dict, network: dict, sysctls, gid_map) -> None:
+def network_bundle(bundle: dict, network: dict, sysctls, gid_map, ipc: str = "") -> None:
     """The network's annotations (see runtime.config) and ``linux.sysctl``: the --sysctl
     entries, with the ping default for a network namespace of the container's own."""
     from rootless.runtime import config as rc
@@ -261,7 +258,7 @@ def network_bundle(bundle: dict, network: dict, sysctls, gid_map) -> None:
         annotations[rc.NETWORK_CONTAINER] = network["container"]
     if sysctls or network["kind"] in spec_mod.PRIVATE_NETWORKS:
         from rootless.network import modes
-        found = modes.sysctls(sysctls, network["kind"], gid_map)
+        found = modes.sysctls(sysctls, network["kind"], gid_map, ipc)
         if found:
             bundle["linux"]["sysctl"] = found
 

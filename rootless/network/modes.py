@@ -193,11 +193,12 @@ IPC_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", 
 _SYSCTL_KEY = Pattern(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+\Z")
 
 
-def sysctls(items, kind: str, gid_map: List[dict]) -> Dict[str, str]:
+def sysctls(items, kind: str, gid_map: List[dict], ipc: str = "") -> Dict[str, str]:
     """``--sysctl KEY=VALUE`` entries checked as Docker's daemon checks them (net.* needs a
     network namespace of the container's own; kernel.msg*/sem/shm* and fs.mqueue.* are the
-    IPC namespace's), plus the ping default for a private network. The key becomes a path
-    under /proc/sys in the keeper, so only dotted names of plain words pass."""
+    IPC namespace's, so not with ``--ipc host``: ``ipc``), plus the ping default for a
+    private network. The key becomes a path under /proc/sys in the keeper, so only dotted
+    names of plain words pass."""
     out = {}
     for item in items:
         key, sep, val = item.partition("=")
@@ -210,6 +211,8 @@ def sysctls(items, kind: str, gid_map: List[dict]) -> Dict[str, str]:
         elif key not in IPC_SYSCTLS and not key.startswith("fs.mqueue."):
             raise UsageError("sysctl %r is not allowed: only net.*, fs.mqueue.* and the IPC "
                              "namespace's kernel.* keys are the container's own" % item)
+        elif ipc == "host":
+            raise UsageError("sysctl %r is not allowed with --ipc host: it would be the host's" % key)
         out[key] = val
     if kind in PRIVATE and PING_GROUPS not in out:
         out[PING_GROUPS] = ping_groups(gid_map)
