@@ -246,7 +246,7 @@ def section(b, add, timing_cells, cmdline):
             add("| %s | %s | %.0f (%s) | %.2f | %s | %.0f (%s) |" % (
                 c["label"], c["what"], c["mb_s_median"], ", ".join("%.0f" % v for v in c["mb_s"]),
                 c["mb_s_median"] / host["mb_s_median"],
-                "%.2f" % c["cpu_s_median"] if "cpu_s_median" in c else "-", c["req_s_median"],
+                "%.2f" % c["cpu_s_median"], c["req_s_median"],
                 ", ".join("%.0f" % v for v in c["req_s"])))
     if s12:
         add("")
