@@ -256,6 +256,8 @@ def network_bundle(bundle: dict, network: dict, sysctls, gid_map, ipc: str = "")
         annotations[rc.NETWORK_OPTIONS] = jsonfast.dumps(network["options"])
     if network["container"]:
         annotations[rc.NETWORK_CONTAINER] = network["container"]
+    if os.environ.get("ROOTLESS_PORT_BYPASS") == "0":  # its published ports are relayed (network.bypass)
+        annotations[rc.PORT_BYPASS] = "false"
     if sysctls or network["kind"] in spec_mod.PRIVATE_NETWORKS:
         from rootless.network import modes
         found = modes.sysctls(sysctls, network["kind"], gid_map, ipc)

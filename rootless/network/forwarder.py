@@ -62,7 +62,7 @@ NAME = b"rootless-fwd"  # its comm, as ps shows it (the command line stays the p
 
 
 def start(listeners, target_pid: int, log_path: Optional[str] = None, *,
-          udp_idle: float = 60.0, copy: bool = False) -> int:
+          udp_idle: float = 60.0, copy: bool = False, intake: Optional[str] = None) -> int:
     """Fork the forwarder for ``listeners``, a list of (socket, container port, "tcp" |
     "udp"), into the network namespace of ``target_pid``; return its pid once it is in
     there and serving. The caller must reap it (waitpid); it ends by itself when the
@@ -72,14 +72,23 @@ def start(listeners, target_pid: int, log_path: Optional[str] = None, *,
 
     ``udp_idle``: seconds after which a UDP flow with no datagram either way is closed.
     ``copy``: relay through recv/send buffers, never splice (tests; odd kernels).
+    ``intake``: where to take the container's seccomp listeners (``network.bypass``) and
+    hand its TCP servers the host's listeners; the socket exists there once ``start`` has
+    returned if and only if the forwarder does so (it can reach the target's fds).
     Must be called from a single thread's process or the forking thread's death kills the
     forwarder (PR_SET_PDEATHSIG follows the thread)."""
     import gc
     import resource  # noqa: F401  (what the forwarder uses is imported before the fork:
     import signal  # after it closes the caller's fds, a zipapp's module table is gone)
+    import fcntl  # noqa: F401
+    import struct  # noqa: F401
+    import threading  # noqa: F401
     from rootless.errors import RootlessError
     from rootless.linux import caps, netlink, ns, pidfd, sync  # noqa: F401
     from rootless.network import relay  # noqa: F401
+    if intake:
+        from rootless.linux import libc, notify  # noqa: F401
+        from rootless.network import bypass  # noqa: F401
     parent_end, child_end = sync.pair()
     parent = os.getpid()
     try:
@@ -92,7 +101,7 @@ def start(listeners, target_pid: int, log_path: Optional[str] = None, *,
         try:
             gc.freeze()  # the caller's garbage is not ours to collect (its sockets' fds...)
             parent_end.close()
-            code = _forwarder(listeners, child_end, target_pid, parent, log_path, udp_idle, copy)
+            code = _forwarder(listeners, child_end, target_pid, parent, log_path, udp_idle, copy, intake)
         except BaseException as e:
             sync.report(child_end, e, 125)
         finally:
@@ -119,7 +128,8 @@ def start(listeners, target_pid: int, log_path: Optional[str] = None, *,
     raise RootlessError("the port forwarder for process %d ended before it was ready" % target_pid)
 
 
-def _forwarder(listeners, chan, target: int, parent: int, log_path, udp_idle: float, copy: bool) -> int:
+def _forwarder(listeners, chan, target: int, parent: int, log_path, udp_idle: float, copy: bool,
+               intake: Optional[str]) -> int:
     """The forked child, up to its loop; returns its exit code."""
     import resource
     import signal
@@ -152,8 +162,13 @@ def _forwarder(listeners, chan, target: int, parent: int, log_path, udp_idle: fl
     if ns.CLONE_NEWNET not in [flag for _, flag in opened]:
         raise RootlessError("cannot start the port forwarder: process %d shares this network namespace "
                             "(ports of --network host are the host's own)" % target)
+    supervised = _supervision(intake, watch) if intake else None  # (intake socket, factory end)
     keep = [sock.fileno() for sock, _, _ in listeners] + [chan.fileno(), watch] + [fd for fd, _ in opened]
+    if supervised:
+        keep += [supervised[0].fileno()] + [end.fileno() for end in supervised[1]]
     _close_other_fds(keep)
+    if supervised:
+        supervised = supervised[0], _fork_factory(supervised[1], parent_signals=signal)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:  # six fds a TCP connection (two sockets, two pipes); raised after the
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # close, which goes to soft
@@ -167,6 +182,11 @@ def _forwarder(listeners, chan, target: int, parent: int, log_path, udp_idle: fl
         return 1
     _big_loopback(netlink)
     loop = relay.serve(listeners, pidfd=watch, pid=target, copy=copy, udp_idle=udp_idle)
+    door = None
+    if supervised:
+        from rootless.network import bypass
+        tcp = [h for h in loop.handlers.values() if isinstance(h, relay.TcpListener)]
+        door = bypass.Intake(loop, supervised[0], bypass.Supervisor(loop, tcp, supervised[1]), intake)
     sync.send(chan, "ready")
     chan.close()
     try:
@@ -174,7 +194,50 @@ def _forwarder(listeners, chan, target: int, parent: int, log_path, udp_idle: fl
     except Exception as e:  # one line for the log; the caller sees the exit code
         os.write(2, ("rootless: port forwarder: %s: %s\n" % (type(e).__name__, e)).encode(errors="replace"))
         return 1
+    finally:
+        if door is not None:
+            door.close()
     return 0
+
+
+def _supervision(intake: str, watch: int):
+    """(intake socket, factory socket) when this forwarder can take the target's fds (it
+    tries one: pidfd_getfd needs ptrace rights, which a hardened host may deny), else
+    None: then the ports are relayed, and no intake exists for a process to look for."""
+    from rootless.network import bypass
+    from rootless.linux import notify
+    try:
+        os.unlink(intake)
+    except OSError:
+        pass
+    if watch < 0:
+        return None
+    try:
+        os.close(notify.pidfd_getfd(watch, 2))
+    except OSError as e:
+        if e.errno != 9:  # EBADF: allowed, and no fd 2
+            return None
+    import _socket
+    here, there = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
+    return bypass.bind_intake(intake), (here, there)
+
+
+def _fork_factory(ends, parent_signals):
+    """The host-socket factory (``bypass.factory_main``): forked while we are still in
+    the host's network namespace; dies with us. Returns our end."""
+    here, there = ends
+    pid = os.fork()
+    if pid == 0:
+        try:
+            from rootless.linux import caps
+            from rootless.network import bypass
+            caps.set_pdeathsig(parent_signals.SIGKILL)
+            _close_other_fds([there.fileno()])
+            bypass.factory_main(there)
+        finally:
+            os._exit(0)
+    there.close()
+    return here
 
 
 def _big_loopback(netlink) -> None:

@@ -29,6 +29,10 @@ annotations (all optional; a hand-written bundle needs none of them):
                                 ``container``: join another container's; absent: ``none``
                                 with a network namespace in linux.namespaces, else ``host``
 ``io.rootless.network.options`` JSON object: the helper's options (``network.helper``)
+``io.rootless.port-bypass``     ``false``: the published TCP ports are relayed even where
+                                the server could be handed the host's listener
+                                (``network.bypass``; set when the container is created with
+                                ROOTLESS_PORT_BYPASS=0 in the environment)
 ``io.rootless.network.container``
                                 the ID of the container whose user and network
                                 namespaces ``container`` joins (the caller resolves it to
@@ -75,6 +79,7 @@ NETWORK_OPTIONS = "io.rootless.network.options"
 COPYUP = "io.rootless.copyup"
 CGROUP = "io.rootless.cgroup"
 NETWORK_CONTAINER = "io.rootless.network.container"
+PORT_BYPASS = "io.rootless.port-bypass"
 STOP_SIGNAL = "org.opencontainers.image.stopSignal"
 
 
@@ -115,6 +120,13 @@ class Bundle:
         # Set by the caller before launch.start for ``container``: fds of the other
         # container's user and network namespaces (runtime.network.join).
         self.join = None
+        # The port forwarder's intake when its TCP ports go to the server directly
+        # (network.bypass): this container's own, or (``container``) the other's.
+        self.intake = ""
+        if self.ports:
+            from rootless.network import bypass
+            if bypass.enabled(self):
+                self.intake = bypass.intake_path(self.dir)
 
     @property
     def helper(self) -> str:

@@ -99,7 +99,10 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
     ``cgroup``: the container's own cgroup (its record's): E is moved into it before it
     joins the cgroup namespace, so X counts against the container's limits."""
     strategy = idmapping.get(bundle.idmap)
-    steps.preload(proc)
+    # Its published ports go to its server directly: X comes under the same filter.
+    intake = os.path.join(bundle.dir, "ports.sock")
+    supervised = os.path.exists(intake)
+    steps.preload(proc, supervised)
     # -u: looked up in the container's files, by X, with what is loaded now
     resolve = (lambda: (user[0], user[1](_read))) if user else None
     opened = ns.open_namespaces(pid, bundle.namespaces)
@@ -116,8 +119,8 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
             parent_end.close()
             steps.take_stdio(stdio)
             maps = (bundle.uid_map, bundle.gid_map)
-            sync.child_main(lambda: _enter(opened, proc, resolve, strategy, maps, child_end, bool(cgroup)),
-                            child_end)
+            sync.child_main(lambda: _enter(opened, proc, resolve, strategy, maps, child_end, bool(cgroup),
+                                           supervised), child_end)
     finally:
         for fd, _ in opened:
             os.close(fd)
@@ -138,6 +141,9 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
                     on_pid(child)
             elif message.get("op") == "pty" and fds:
                 master = fds[0]
+            elif message.get("op") == "seccomp":
+                from rootless.runtime import network
+                network.supervise(intake, fds, message)
             elif message.get("op") == "error":
                 steps.waitpid(child or 0)  # 0: none yet
                 steps.waitpid(helper)
@@ -158,7 +164,7 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
     return Started(child, helper, master)
 
 
-def _enter(opened, proc: dict, resolve, strategy, maps, chan, cgroup: bool) -> int:
+def _enter(opened, proc: dict, resolve, strategy, maps, chan, cgroup: bool, supervised: bool) -> int:
     """E: into the container's cgroup (its parent moves it), the namespaces, then X as the
     CLI's child."""
     if cgroup:
@@ -167,12 +173,12 @@ def _enter(opened, proc: dict, resolve, strategy, maps, chan, cgroup: bool) -> i
     ns.join(opened)
     child = ns.fork_sibling()
     if child == 0:
-        sync.child_main(lambda: _become(proc, resolve, strategy, maps, chan), chan)
+        sync.child_main(lambda: _become(proc, resolve, strategy, maps, chan, supervised), chan)
     sync.send(chan, "pid", pid=child)
     return 0
 
 
-def _become(proc: dict, resolve, strategy, maps, chan) -> int:
+def _become(proc: dict, resolve, strategy, maps, chan, supervised: bool) -> int:
     """X: the container's root is ``/`` here."""
     if resolve is not None:
         user, found = resolve()
@@ -187,7 +193,7 @@ def _become(proc: dict, resolve, strategy, maps, chan) -> int:
         if not any(item.startswith("HOME=") for item in env):
             home = found.home if found.name else ("/root" if found.uid == 0 else "/")
             proc["env"] = env + ["HOME=" + home]
-    steps.become_process(proc, strategy, chan)
+    steps.become_process(proc, strategy, chan, supervised)
     steps.execute(proc)
     return 0  # not reached
 

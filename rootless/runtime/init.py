@@ -47,7 +47,7 @@ def main(bundle, chan, rootfs: str, debug=None) -> int:
     reply = sync.recv(chan)
     if not reply or reply.get("op") != "go":
         return 1  # the parent is gone (or gave up): nobody would wait for us
-    become_process(proc, strategy, chan)
+    become_process(proc, strategy, chan, bool(reply.get("supervised")))
     if bundle.init:
         return _init(lambda: execute(proc), chan)
     execute(proc)

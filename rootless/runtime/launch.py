@@ -54,11 +54,11 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
     """Set the container up and exec its command; ``on_pid(pid)`` is called as soon as P's
     pid is known (before it may exec). Raises what the set-up raised in K or P."""
     strategy = idmapping.get(bundle.idmap)
-    init.preload(bundle.process)
     listeners = []
     if bundle.ports:  # most runs: no network process, no import
         from rootless.runtime import network
         listeners = network.listen(bundle)  # a port in use fails here, before anything runs
+    init.preload(bundle.process, bool(bundle.intake))
     try:
         parent_end, child_end = sync.pair()
         me = os.getpid()
@@ -80,7 +80,7 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
     for fd, _ in bundle.join or ():  # K has them (container:NAME): the parent needs them no more
         os.close(fd)
     bundle.join = None
-    setup = _Setup(pid, strategy, bundle, on_pid, listeners)
+    setup = _Setup(pid, strategy, bundle, on_pid, listeners, debug)
     try:
         setup.follow(parent_end)
     except BaseException:
@@ -98,8 +98,9 @@ def start(bundle, stdio: Tuple[int, int, int] = (0, 1, 2),
 class _Setup:
     """The parent's half of the messages above."""
 
-    def __init__(self, keeper_pid: int, strategy, bundle, on_pid, listeners):
+    def __init__(self, keeper_pid: int, strategy, bundle, on_pid, listeners, debug=None):
         self.keeper, self.strategy, self.bundle, self.on_pid = keeper_pid, strategy, bundle, on_pid
+        self.debug = debug
         self.listeners = listeners  # closed here once the forwarder has them (or on failure)
         self.companions = None  # runtime.network.Companions, when the container needs them
         self.pid: Optional[int] = None
@@ -134,6 +135,9 @@ class _Setup:
                     self.companions = network.start(self.bundle, self.pid, listeners)
             elif op == "pty" and fds:
                 self.master = fds[0]
+            elif op == "seccomp":
+                from rootless.runtime import network
+                network.supervise(self.bundle.intake, fds, message, self.debug)
             elif op == "error":
                 if self.pid is None:
                     self._await_pid(sock)
@@ -141,8 +145,10 @@ class _Setup:
                 sync.raise_error(message)
             if self.pid and not self.went:
                 # Sent as soon as the pid is dealt with: P makes its root meanwhile and
-                # finds it waiting, rather than asking and waiting for the answer.
-                sync.send(sock, "go")
+                # finds it waiting, rather than asking and waiting for the answer. P puts
+                # itself under the forwarder's seccomp filter if the forwarder took the job.
+                supervised = bool(self.bundle.intake) and os.path.exists(self.bundle.intake)
+                sync.send(sock, "go", supervised=supervised)
                 self.went = True
         if not self.went:
             code = self._reap()

@@ -97,19 +97,45 @@ def start(bundle, pid: int, listeners: list) -> Companions:
             sock.close()
         raise
     try:
-        _forward(listeners, pid, procs)
+        _forward(listeners, pid, procs, bundle)
     except BaseException:
         Companions(procs, []).stop()
         raise
     return Companions(procs, [list(b) for b, _ in listeners])
 
 
-def _forward(listeners: list, pid: int, procs: List[Companion]) -> None:
+def _forward(listeners: list, pid: int, procs: List[Companion], bundle) -> None:
+    if not bundle.intake and bundle.ports:  # one of an earlier run with the bypass
+        try:
+            os.unlink(os.path.join(bundle.dir, "ports.sock"))
+        except OSError:
+            pass
     if listeners:
         from rootless.network import forwarder
         # forwarder.start owns the sockets from here: closed in this process, ok or not
-        fwd = forwarder.start([(sock, b.container_port, b.proto) for b, sock in listeners], pid)
+        fwd = forwarder.start([(sock, b.container_port, b.proto) for b, sock in listeners], pid,
+                              intake=bundle.intake or None)
         procs.append(Companion(fwd, "port forwarder"))
+
+
+def supervise(intake: str, fds: list, message: dict, debug=None) -> None:
+    """A container process's ``seccomp`` message: its filter's listener goes to the port
+    forwarder's ``intake`` (``network.bypass``). A process whose kernel refused the filter
+    said why instead: its ports stay relayed, and ``debug`` is told."""
+    if not fds:
+        if debug is not None:
+            debug("published ports are relayed: the kernel refused the seccomp filter (%s)" % message.get("error"))
+        return
+    from rootless.errors import RootlessError
+    from rootless.network import bypass
+    try:
+        bypass.hand_over(intake, fds[0])
+    except OSError as e:
+        raise RootlessError("cannot hand the container's seccomp listener to its port forwarder (%s): %s"
+                            % (intake, e.strerror or e)) from None
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def join(containers, bundle) -> None:
@@ -135,6 +161,17 @@ def join(containers, bundle) -> None:
             return
         raise Conflict("cannot join network namespace of a non running container: %s" % other.get("name"))
     bundle.join = opened
+    # Its published ports go to its servers directly (network.bypass): this container's
+    # processes get the same filter, under the other's forwarder, and so does an exec
+    # here (it finds the forwarder through our own directory's name for it).
+    intake, mine = os.path.join(containers.dir(other["id"]), "ports.sock"), os.path.join(bundle.dir, "ports.sock")
+    try:
+        os.unlink(mine)
+    except OSError:
+        pass
+    if os.path.exists(intake):
+        bundle.intake = intake
+        os.symlink(intake, mine)
 
 
 def crash_note(name: str, status: int) -> str:

@@ -82,22 +82,37 @@ class Started:
             self.keeper = 0
 
 
-def preload(proc: dict) -> None:
+def preload(proc: dict, supervised: bool = False) -> None:
     """Import, before the fork, what this process (a bundle's first, or an ``exec``) will
-    need once the container's root is ``/`` and a plain run does not (a pty, rlimits):
-    each import costs every run a little."""
+    need once the container's root is ``/`` and a plain run does not (a pty, rlimits,
+    the supervised filter): each import costs every run a little."""
+    if supervised:
+        from rootless.linux import notify  # noqa: F401
     if proc.get("terminal"):
         from rootless.linux import pty  # noqa: F401
     if proc.get("rlimits"):
         import resource  # noqa: F401
 
 
-def become_process(proc: dict, strategy, chan) -> None:
+def become_process(proc: dict, strategy, chan, supervised: bool = False) -> None:
     """The last steps before exec, the same for a container's first process and for every
-    ``exec`` into it (``runtime.exec``): its terminal (a pty of the container's own devpts,
-    whose master goes to the parent as a ``pty`` message) or a session of its own, then
-    the user, capabilities, rlimits and confinement, then the working directory. Called
-    with the container's root as ``/``."""
+    ``exec`` into it (``runtime.exec``): with ``supervised``, the seccomp filter whose
+    listener goes to the parent as a ``seccomp`` message (``network.bypass``; installed
+    while the process still has CAP_SYS_ADMIN in the container's user namespace, so no
+    no_new_privs is needed); its terminal (a pty of the container's own devpts, whose
+    master goes to the parent as a ``pty`` message) or a session of its own, then the
+    user, capabilities, rlimits and confinement, then the working directory. Called with
+    the container's root as ``/``."""
+    if supervised:
+        from rootless.linux import notify  # loaded before the fork (see preload)
+        machine = os.uname().machine
+        try:
+            listener = notify.install(notify.supervised_program(machine), machine)
+        except OSError as e:  # a kernel without user notification: the ports are relayed
+            sync.send(chan, "seccomp", error=e.strerror)
+        else:
+            sync.send(chan, "seccomp", fds=[listener])
+            os.close(listener)
     if proc.get("terminal"):
         from rootless.linux import pty  # loaded before the fork (see preload)
         master, slave = pty.open_pty()

@@ -1,4 +1,5 @@
-"""rootless.linux.seccomp and rootless.linux.caps: the parts that need no kernel.
+"""rootless.linux.seccomp, rootless.linux.notify and rootless.linux.caps: the parts that
+need no kernel.
 
 The filter is checked two ways: by decoding its instructions, and by running it on
 made-up struct seccomp_data with a small classic-BPF interpreter written here.
@@ -9,7 +10,7 @@ import struct
 import pytest
 
 from rootless.errors import Unsupported
-from rootless.linux import caps, seccomp
+from rootless.linux import caps, notify, seccomp
 
 ALLOW, FAKE = 0x7FFF0000, 0x00050000
 ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
@@ -177,3 +178,47 @@ def test_unknown_cap_names_raise_value_error(names):
         caps.set_caps(names, [], [])
     with pytest.raises(ValueError):
         caps.apply(names)
+
+
+# -- rootless.linux.notify: the supervised filter of network.bypass, and its structs' sizes
+
+NOTIFY, ENOSYS = 0x7FC00000, 0x00050000 | 38
+X86_64 = 0xC000003E
+# From arch/x86/entry/syscalls/syscall_64.tbl and syscall_32.tbl
+NATIVE = {"bind": 49, "connect": 42, "shutdown": 48, "io_uring_setup": 425}
+I386 = {"bind": 361, "connect": 362, "shutdown": 373, "io_uring_setup": 425, "socketcall": 102}
+PROGRAM = notify.supervised_program("x86_64")
+
+
+@pytest.mark.parametrize("arch,table,bit", [(X86_64, NATIVE, 0), (X86_64, NATIVE, X32), (AUDIT_ARCH_I386, I386, 0)])
+def test_marked_calls(arch, table, bit):
+    assert run(PROGRAM, arch, table["bind"] | bit, (3, 0, 16)) == NOTIFY
+    assert run(PROGRAM, arch, table["connect"] | bit, (3, 0, 16)) == NOTIFY
+    assert run(PROGRAM, arch, table["io_uring_setup"] | bit) == ENOSYS
+
+
+@pytest.mark.parametrize("arch,table", [(X86_64, NATIVE), (AUDIT_ARCH_I386, I386)])
+def test_shutdown_is_marked_only_for_the_halves_that_disconnect(arch, table):
+    assert run(PROGRAM, arch, table["shutdown"], (3, 0)) == NOTIFY  # SHUT_RD
+    assert run(PROGRAM, arch, table["shutdown"], (3, 2)) == NOTIFY  # SHUT_RDWR
+    assert run(PROGRAM, arch, table["shutdown"], (3, 1)) == ALLOW  # SHUT_WR: a half-close
+
+
+def test_everything_else_reaches_the_kernel():
+    for nr in (0, 1, 41, 43, 44, 257, 288):  # read, write, socket, accept, sendto, openat, accept4
+        assert run(PROGRAM, X86_64, nr) == ALLOW
+    assert run(PROGRAM, AUDIT_ARCH_I386, I386["socketcall"]) == ENOSYS  # its arguments are out of sight
+    assert run(PROGRAM, AUDIT_ARCH_I386, 3) == ALLOW  # i386 read
+
+
+def test_call_names_and_struct_sizes():
+    from rootless.network.bypass import _call_name
+    assert [_call_name(nr, X86_64) for nr in (49, 42, 48, 42 | X32)] == ["bind", "connect", "shutdown", "connect"]
+    assert _call_name(362, AUDIT_ARCH_I386) == "connect" and _call_name(1, X86_64) == ""
+    assert (notify.NOTIF.size, notify.RESP.size, notify.ADDFD.size) == (80, 24, 24)
+
+
+def test_other_machines_are_refused():
+    assert not notify.supported("aarch64")
+    with pytest.raises(ValueError):
+        notify.supervised_program("aarch64")
