@@ -12,9 +12,9 @@
 ``bridge`` / no option     Docker's default: a private network with the best helper found
 =========================  ================================================================
 
-The default is **slirp4netns when it is there, else pasta**: both carry published ports
-through our own forwarder (``network.forwarder``), which is as fast as the host loopback,
-so the helper only matters for outbound traffic and for the start-up time, which every
+The default is **slirp4netns when it is there, else pasta**: in both, published TCP ports
+go to the container's server directly (``network.bypass``), at about the host loopback's
+rate, so the helper only matters for outbound traffic and for the start-up time, which every
 ``run`` pays. slirp4netns is ready in about 6 ms here, pasta in about 20 ms (docs/benchmarks.md, s12,
 has `run --rm` on the default network beside podman's). With neither helper (or with a ``/dev/net/tun`` this user cannot
 open), the default is the host's network, with a one-line notice at create, and ``info``
