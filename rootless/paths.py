@@ -9,6 +9,10 @@ say so once. An explicit root is always honoured.
 Run state: ``$XDG_RUNTIME_DIR/rootless`` when that directory exists and is ours, else
 ``/tmp/rootless-run-$UID`` (mode 0700).
 
+Image stores: other storage roots read, never written, for images and layers
+(``--image-store DIR``, repeatable, or ``ROOTLESS_IMAGE_STORE=DIR[:DIR...]``): a cluster's
+shared store on its parallel file system (see docs/image-stores.md).
+
 Nothing here imports ctypes: the file-system type comes from /proc/self/mountinfo, so
 ``info`` and ``ps`` stay cheap.
 """
@@ -31,8 +35,9 @@ NETWORK_FS = frozenset({
 })
 
 
-class Paths(namedtuple("Paths", "root run root_reason", defaults=("",))):
-    """Every location rootless reads or writes, derived from two directories.
+class Paths(namedtuple("Paths", "root run root_reason image_stores", defaults=("", ()))):
+    """Every location rootless reads or writes, derived from two directories (and the
+    read-only image stores, a tuple of absolute storage roots).
 
     (A namedtuple rather than a frozen dataclass: importing dataclasses costs ~8 ms on
     every command, and ``images`` and ``ps`` are start-up bound.)
@@ -141,13 +146,31 @@ def default_run_dir(env=None) -> str:
     return "/tmp/rootless-run-%d" % os.getuid()
 
 
-def resolve(root: Optional[str] = None, env=None) -> Paths:
-    """The Paths for this invocation; nothing is created here."""
+def resolve(root: Optional[str] = None, env=None, image_stores=None) -> Paths:
+    """The Paths for this invocation; nothing is created here. ``image_stores``: the
+    ``--image-store`` directories given (None: ``ROOTLESS_IMAGE_STORE``'s)."""
     if root:
         root, reason = root, "from --root"
     else:
         root, reason = default_root(env)
-    return Paths(root=os.path.abspath(root), run=default_run_dir(env), root_reason=reason)
+    root = os.path.abspath(root)
+    return Paths(root=root, run=default_run_dir(env), root_reason=reason,
+                 image_stores=image_store_list(root, env, image_stores))
+
+
+def image_store_list(root: str, env=None, given=None) -> "tuple[str, ...]":
+    """The read-only image stores, absolute, each once, in the order given, without the
+    storage root itself (a store preparing a shared one with ``--root DIR`` while
+    ``ROOTLESS_IMAGE_STORE`` names DIR writes it as its own)."""
+    if given is None:
+        env = os.environ if env is None else env
+        given = [d for d in env.get("ROOTLESS_IMAGE_STORE", "").split(":") if d]
+    result = []
+    for d in given:
+        d = os.path.abspath(d)
+        if d != root and d not in result:
+            result.append(d)
+    return tuple(result)
 
 
 def ensure_private_dir(path: str) -> None:

@@ -16,11 +16,11 @@ if TYPE_CHECKING:
 from rootless import fsutil, jsonfast
 from rootless.paths import Paths, ensure_private_dir
 
-VERSION = 1
+VERSION = 2  # 2: image stores are probed too
 
 
 def _key(paths: Paths) -> str:
-    parts = [str(VERSION), os.uname().release, str(os.getuid()), paths.root]
+    parts = [str(VERSION), os.uname().release, str(os.getuid()), paths.root] + list(paths.image_stores)
     for path in ("/etc/subuid", "/etc/subgid", "/usr/bin/newuidmap", "/usr/bin/fuse-overlayfs",
                  "/dev/fuse"):
         try:
@@ -32,7 +32,8 @@ def _key(paths: Paths) -> str:
 
 
 def collect(paths: Paths, refresh: bool = False) -> Dict[str, Dict[str, str]]:
-    """{"idmap": {...}, "rootfs": {...}}: each {"choice", "reason", "remedy"}."""
+    """{"idmap": {...}, "rootfs": {...}}: each {"choice", "reason", "remedy"}; and
+    "image_stores": {root: {"choice", "reason", "fs"}} (``driver.probe_store``)."""
     # One cache per storage root (the rootfs probe depends on it): with one file for all,
     # two roots used in turn would probe again on every command.
     import zlib
@@ -50,6 +51,12 @@ def collect(paths: Paths, refresh: bool = False) -> Dict[str, Dict[str, str]]:
     else:
         ensure_private_dir(paths.root)
         results["rootfs"] = driver.probe(paths.tmp)
+    if paths.image_stores:
+        if results["idmap"]["choice"] == "unavailable":
+            results["image_stores"] = {d: {"choice": "copy", "reason": "no user namespaces", "fs": ""}
+                                       for d in paths.image_stores}
+        else:
+            results["image_stores"] = {d: driver.probe_store(d, paths.tmp) for d in paths.image_stores}
     try:
         ensure_private_dir(paths.run)
         fsutil.atomic_write(cache, jsonfast.dumps({"key": key, "results": results}).encode())

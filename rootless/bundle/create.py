@@ -76,7 +76,11 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
     uid_map, gid_map = strategy.maps(keep_id, user.uid, user.gid)
     if keep_id and not opts.user:
         user = users.User(os.getuid(), os.getgid(), (), "", "/")
-    driver, why = rootfs.choose(opts.storage_driver or None, probed["rootfs"]["choice"], layers)
+    stores = sorted({store.layer_store(d) for d in image.layers} - {paths.root})  # image stores used
+    driver, why = rootfs.choose(opts.storage_driver or None, probed["rootfs"]["choice"], layers,
+                                tuple((d, (probed.get("image_stores") or {}).get(d) or {}) for d in stores))
+    foreign = any(((probed.get("image_stores") or {}).get(d) or {}).get("foreign") for d in stores)
+    squash = foreign and driver == "fuse-overlayfs"
     containers = state.Containers(paths)
     cid = state.new_id()
     name = opts.name  # "": Containers.create generates one
@@ -99,7 +103,7 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
         owners = effective_owners(layers)
     complete(bundle, strategy.name, uid_map, gid_map, driver, [diff for diff, _ in layers],
              init=opts.init, stop_signal=stop_signal, owners=bool(owners), ports=published, exposed=exposed,
-             volatile=opts.auto_remove)
+             volatile=opts.auto_remove, squash=squash)
     network_bundle(bundle, network, opts.sysctls, gid_map, opts.ipc)
     cgroup_bundle(bundle, opts)
     ipc_bundle(bundle, opts.ipc)
@@ -129,6 +133,8 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
         "anonymous_volumes": list(made),
         "network": network["name"],
     }
+    if stores:
+        record["image_stores"] = stores  # where its layers are: diff, commit and check read them
     if network["notice"]:
         record["network_notice"] = network["notice"]  # the CLI prints it after the create
 
@@ -141,7 +147,16 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
         _write(cdir, "hosts", hosts_file(hostname, cid, opts.add_hosts))
         _write(cdir, "resolv.conf", resolv_conf(_host_resolv(), opts.dns or network["nameservers"] or (),
                                                 opts.dns_search, opts.dns_options))
-        rootfs.get(driver).prepare(cdir, layers)
+        if driver == "copy" and foreign:
+            copier = rootfs.get(driver)
+            copier.prepare(cdir, layers, foreign=True)
+            if copier.unreadable:  # the CLI prints it after the create
+                record["rootfs_notice"] = (
+                    "rootless: notice: %d entries of the image store's layers only their owner may "
+                    "read are empty in the container (first: /%s); fuse-overlayfs would show them as they are"
+                    % (len(copier.unreadable), copier.unreadable[0]))
+        else:
+            rootfs.get(driver).prepare(cdir, layers)
     if debug:
         debug("container %s: driver %s (%s), id mapping %s" % (cid[:12], driver, why, strategy.name))
     try:
@@ -356,7 +371,8 @@ def restart_policy(text: str, auto_remove: bool) -> dict:
 
 
 def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs: List[str],
-             init: bool, stop_signal: str, owners: bool, ports=(), exposed=(), volatile=False) -> None:
+             init: bool, stop_signal: str, owners: bool, ports=(), exposed=(), volatile=False,
+             squash=False) -> None:
     """Add to ``config.json`` what the runtime acts on beyond the image and run options:
     the id maps, the rootfs and its driver, the generated /etc files, the ports to publish
     and the exposed ones (see runtime.config). ``volatile``: the writable layer goes with
@@ -373,6 +389,8 @@ def complete(bundle: dict, idmap: str, uid_map, gid_map, driver: str, layer_dirs
         annotations[rc.INIT] = "true"
     if volatile:
         annotations[rc.VOLATILE] = "true"
+    if squash:  # layers of another user's image store (storage.driver.probe_store)
+        annotations[rc.SQUASH] = "true"
     if owners:
         annotations[rc.OWNERS] = OWNERS_FILE
     if ports:

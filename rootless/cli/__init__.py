@@ -28,10 +28,11 @@ class Context:
     A plain class, not a dataclass: importing dataclasses costs ~10 ms of start-up.
     """
 
-    __slots__ = ("root", "debug", "log_level", "_paths")
+    __slots__ = ("root", "debug", "log_level", "image_stores", "_paths")
 
-    def __init__(self, root, debug, log_level):
+    def __init__(self, root, debug, log_level, image_stores=None):
         self.root, self.debug, self.log_level = root, debug, log_level
+        self.image_stores = image_stores  # --image-store DIRs (None: ROOTLESS_IMAGE_STORE's)
         self._paths = None
 
     def paths(self):
@@ -40,7 +41,7 @@ class Context:
         ``run`` asks four times."""
         if self._paths is None:
             from rootless import paths
-            self._paths = paths.resolve(self.root)
+            self._paths = paths.resolve(self.root, image_stores=self.image_stores)
         return self._paths
 
     def store(self, **kw):
@@ -81,7 +82,7 @@ def command_word(argv):
     for word in argv:
         if skip:
             skip = False
-        elif word in ("--root", "-l", "--log-level"):
+        elif word in ("--root", "--image-store", "-l", "--log-level"):
             skip = True
         elif not word.startswith("-"):
             return word
@@ -92,6 +93,9 @@ def global_args(p) -> None:
     """The options before the command (argparse's top-level parser, and cli.fastparse)."""
     p.add_argument("--root", metavar="DIR", help="storage root (default: $ROOTLESS_ROOT or "
                    "~/.local/share/rootless; a local directory if that is on NFS)")
+    p.add_argument("--image-store", metavar="DIR", action="append",
+                   help="a storage root to read images from, never written (repeatable; default: "
+                   "$ROOTLESS_IMAGE_STORE, DIRs separated by ':')")
     p.add_argument("-D", "--debug", action="store_true", help="print debug messages")
     p.add_argument("-l", "--log-level", default="info",
                    choices=["debug", "info", "warn", "error", "fatal"], help="logging level")
@@ -117,7 +121,8 @@ def main(argv=None) -> int:
         if handler is None:
             parser.print_help()
             return 0 if args.command is None else 125
-        ctx = Context(args.root, args.debug or args.log_level == "debug", args.log_level)
+        ctx = Context(args.root, args.debug or args.log_level == "debug", args.log_level,
+                      getattr(args, "image_store", None))
         return handler(ctx, args) or 0
     except RootlessError as e:
         _error(str(e))

@@ -37,6 +37,7 @@ def _container(ctx, ref):
 
 
 def _layers(store, record):
+    store = store.also(record.get("image_stores") or ())  # those it was made from
     return [(store.layer_diff(d), store.layer_meta(d)["record"]) for d in record["layers"]]
 
 

@@ -232,7 +232,7 @@ def _resources(args) -> "tuple[dict, dict]":
 def _create(ctx, args) -> dict:
     opts = _options(ctx, args)  # a bad option fails here, before anything is pulled or made
     record = _make(ctx, args, opts)
-    for notice in (args.network_notice, record.get("network_notice")):
+    for notice in (args.network_notice, record.get("network_notice"), record.get("rootfs_notice")):
         if notice:
             sys.stderr.write(notice + "\n")
     if opts.ports and opts.run.network == "host":

@@ -97,7 +97,9 @@ def parse_run(argv):
     namespace = {}
     for recorder in (top, run):
         for option in recorder.options.values():
-            namespace.setdefault(option.dest, list(option.default) if option.action == "append" else option.default)
+            # argparse's default of an append option is its default as given (None stays None).
+            namespace.setdefault(option.dest, list(option.default) if option.action == "append"
+                                 and option.default is not None else option.default)
         namespace.update(recorder.defaults)
     for dest, value in values.items():
         namespace[dest] = value

@@ -276,7 +276,7 @@ def cmd_prune(ctx, args):
             return 0
     usage = store.usage()
     lines = []
-    for rec in store.images():
+    for rec in store.images(shared=False):  # an image store's are not ours to prune
         if rec.id in usage or (rec.repo_tags and not args.all):
             continue  # Docker: prune never removes what a container uses, -a or not
         if args.filter:

@@ -74,7 +74,7 @@ def system_info(ctx, probe_again: bool = False) -> dict:
     probed = dict(probes.collect(p, refresh=probe_again))
     probed["network"] = _network_probe()  # not cached: it depends on PATH, and costs a PATH walk
     counts = _container_counts(p)
-    images = ctx.store().images() if os.path.exists(p.images_index) else []
+    images = ctx.store().images() if os.path.exists(p.images_index) or p.image_stores else []
     fs = paths_mod.fs_type(p.root)
     driver = (probed.get("rootfs") or {}).get("choice", "")
     from rootless.cgroups import detect
@@ -113,12 +113,28 @@ def system_info(ctx, probe_again: bool = False) -> dict:
         "StorageRootFilesystem": fs,
         "StorageRootReason": p.root_reason,
         "RunDir": p.run,
+        "ImageStores": _image_stores(p, probed),
         "Uid": os.getuid(),
         "Network": _network_info(probed["network"]),
         "Cgroups": cgroups.as_dict(),
         "Probes": probed,
     }
     return info
+
+
+def _image_stores(p, probed: dict) -> list:
+    """Each read-only image store: where, its file system, how containers use its layers."""
+    from rootless import fsutil
+    result = []
+    for root in p.image_stores:
+        answer = (probed.get("image_stores") or {}).get(root) or {}
+        try:
+            count = len(((fsutil.read_json(os.path.join(root, "images.json")) or {}).get("images")) or {})
+        except (OSError, ValueError):
+            count = 0
+        result.append({"Path": root, "Filesystem": answer.get("fs", ""), "Images": count,
+                       "Layers": answer.get("choice", ""), "Reason": answer.get("reason", "")})
+    return result
 
 
 def _container_counts(paths) -> "tuple[int, int, int]":
@@ -220,9 +236,18 @@ def info_lines(info: dict) -> list:
                " Storage root: %s" % info["StorageRoot"],
                "  File system: %s" % info["StorageRootFilesystem"],
                "  Chosen: %s" % info["StorageRootReason"],
-               " Run dir: %s" % info["RunDir"],
-               " User: uid %d" % info["Uid"]]
+               " Run dir: %s" % info["RunDir"]]
+            + _store_lines(info["ImageStores"]) + [" User: uid %d" % info["Uid"]]
             + _ladder_lines(info["Probes"]) + _cgroup_lines(info["Cgroups"]))
+
+
+def _store_lines(stores: list) -> list:
+    lines = []
+    for store in stores:
+        lines += [" Image store (read-only): %s" % store["Path"],
+                  "  File system: %s" % store["Filesystem"], "  Images: %d" % store["Images"],
+                  "  Layers used by: %s" % store["Layers"], "  Why: %s" % store["Reason"]]
+    return lines
 
 
 def _server_lines(info: dict) -> list:
@@ -266,7 +291,7 @@ def _bool(value: bool) -> str:
 
 def disk_usage(store) -> list:
     from rootless.streams import human_size
-    images = store.images() if os.path.exists(store.paths.images_index) else []
+    images = store.images(shared=False) if os.path.exists(store.paths.images_index) else []
     used = store.usage().images()
     sizes, active_layers = {}, set()
     for rec in images:
@@ -334,7 +359,7 @@ def verbose_usage(store) -> str:
     from rootless.streams import human_size
     paths = store.paths
     records = state.Containers(paths).all()
-    images = store.images() if os.path.exists(paths.images_index) else []
+    images = store.images(shared=False) if os.path.exists(paths.images_index) else []
     sizes, count = {}, {}
     for rec in images:
         for d in rec.layers:
@@ -428,7 +453,7 @@ def cmd_prune(ctx, args):
     store = ctx.store()
     usage = container_usage(paths)
     lines = []
-    for rec in store.images():
+    for rec in store.images(shared=False):  # an image store's are not ours to prune
         if rec.id in usage.images() or (rec.repo_tags and not args.all):
             continue
         lines.extend(store.remove(rec.id, force=True, usage=usage, collect=False))

@@ -44,7 +44,7 @@ def check(store, containers: List[dict], volumes) -> Tuple[List[str], List[str]]
             problems.append("blob %s does not match its digest: remove the image that uses it and load or "
                             "pull it again" % path)
     try:
-        images = store.images() if os.path.exists(paths.images_index) else []
+        images = store.images(shared=False) if os.path.exists(paths.images_index) else []
     except (ValueError, KeyError, TypeError, OSError) as e:
         problems.append("%s cannot be read (%s): `rootless system reset` empties the store" % (paths.images_index, e))
         images = []
@@ -52,11 +52,11 @@ def check(store, containers: List[dict], volumes) -> Tuple[List[str], List[str]]
     for rec in images:
         name = (rec.repo_tags or [rec.id[7:19]])[0]
         for what, digest in (("config", rec.id), ("manifest", rec.manifest)):
-            if digest and digest[7:] not in blobs:
+            if digest and digest[7:] not in blobs and not store.has_blob(digest):  # or an image store's
                 problems.append("image %s: its %s blob %s is missing: load or pull it again" % (name, what, digest))
         for diff_id in rec.layers:
             wanted.add(diff_id[7:])
-            problem = _layer_problem(paths.layer(diff_id))
+            problem = _layer_problem(store.layer_dir(diff_id))
             if problem:
                 problems.append("image %s: layer %s %s: load or pull it again" % (name, diff_id[7:19], problem))
     for record in containers:
@@ -64,7 +64,7 @@ def check(store, containers: List[dict], volumes) -> Tuple[List[str], List[str]]
             problems.append("container %s: its record names no status" % record.get("id", "?"))
         for diff_id in record.get("layers") or ():
             wanted.add(diff_id[7:])
-            problem = _layer_problem(paths.layer(diff_id))
+            problem = _layer_problem(store.also(record.get("image_stores") or ()).layer_dir(diff_id))
             if problem:
                 problems.append("container %s: layer %s %s: remove the container (rootless rm -f %s)"
                                 % (record.get("name", "?"), diff_id[7:19], problem, record.get("name", "?")))

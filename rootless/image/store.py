@@ -14,6 +14,15 @@ only when ``images.json`` (replaced atomically) names it, which happens after al
 exist. A ``kill -9`` at any point leaves at worst unreferenced blobs/layers and abandoned
 work dirs, which ``collect_garbage`` removes.
 
+Read-only image stores (``paths.image_stores``, see docs/image-stores.md): other storage
+roots, typically one prepared on a cluster's shared file system, whose images ``lookup``
+and ``images`` list after this store's own, and whose blobs and layers are used where they
+are, never copied and never written. Nothing here locks them (they may not be ours to
+write): their preparer's atomic publication is what makes reading them while it adds
+images safe (a layer appears whole, by rename, before ``images.json``, replaced atomically,
+names it). A store whose root its owner opened to others (``chmod 755 DIR``, or 750 for a
+group) keeps what it adds readable to them (``_share``).
+
 Concurrency: ``images.json`` changes under an exclusive index lock; each layer is unpacked
 under its own lock, so two loads sharing a layer store it once; loads hold the GC lock
 shared and garbage collection takes it exclusively, so GC never removes a layer a load has
@@ -74,6 +83,17 @@ class Store:
         self.max_layer_size = max_layer_size or _env_size("ROOTLESS_MAX_LAYER_SIZE") or DEFAULT_MAX_LAYER_SIZE
         self.debug = debug or (lambda msg: None)
         self._ready = False
+        self._share_bits = None  # the group/other bits of the root, read once (see _share)
+        self.shared = tuple(paths_mod.Paths(root=d, run=paths.run) for d in paths.image_stores)
+        self.origin = {}  # image ID -> the image store root it was found in (by images/lookup)
+
+    def also(self, roots: Iterable[str]) -> "Store":
+        """This store, reading the image stores ``roots`` too (those a container recorded)."""
+        extra = [r for r in roots if r != self.paths.root and r not in self.paths.image_stores]
+        if not extra:
+            return self
+        return Store(self.paths._replace(image_stores=tuple(self.paths.image_stores) + tuple(extra)),
+                     self.max_layer_size, self.debug, self._usage)
 
     # -- set-up and locks ---------------------------------------------------------------
 
@@ -82,9 +102,38 @@ class Store:
             paths_mod.ensure_private_dir(self.paths.root)
             for d in (self.paths.blobs, self.paths.layers, self.paths.tmp, self.paths.locks):
                 os.makedirs(d, mode=0o700, exist_ok=True)
+            for d in (os.path.dirname(self.paths.blobs), self.paths.blobs, self.paths.layers):
+                self._share(d, True)
+            if os.path.exists(self.paths.images_index):
+                self._share(self.paths.images_index, False)
+            if self._share_bits:  # the root opened since some layers were added: open them too
+                for name in os.listdir(self.paths.layers):
+                    path = os.path.join(self.paths.layers, name)
+                    if os.stat(path).st_mode & self._share_bits != self._share_bits:
+                        self._share_layer(path)
             paths_mod.notice_once(self.paths)
             self._ready = True
         return self
+
+    def _share(self, path: str, directory: bool) -> None:
+        """Give ``path`` the read (and, for a directory, search) bits that the owner gave
+        the store's root for group and others: a shared store prepared by one user is read
+        by the others' ``--image-store``. Only the store's own parts are opened: the index,
+        blobs, layer directories and their records. What a layer's files allow is the
+        image's business, as is what containers and work in progress keep to themselves."""
+        if self._share_bits is None:
+            try:
+                self._share_bits = os.stat(self.paths.root).st_mode & 0o055
+            except OSError:
+                self._share_bits = 0
+        if self._share_bits:
+            bits = self._share_bits if directory else self._share_bits & 0o044
+            try:
+                st = os.lstat(path)
+                if not os.path.islink(path):
+                    os.chmod(path, (st.st_mode & 0o7777) | bits)
+            except OSError:
+                pass
 
     def lock(self, name: str, shared: bool = False, blocking: bool = True) -> fsutil.FileLock:
         return fsutil.FileLock(os.path.join(self.paths.locks, name), shared, blocking)
@@ -99,13 +148,25 @@ class Store:
     # -- blobs --------------------------------------------------------------------------
 
     def has_blob(self, digest: str) -> bool:
-        return os.path.exists(self.paths.blob(digest))
+        return self._find_blob(digest) is not None
+
+    def _find_blob(self, digest: str) -> Optional[str]:
+        """The blob's file here, else in the first image store that has it."""
+        for paths in (self.paths,) + self.shared:
+            path = paths.blob(digest)
+            if os.path.exists(path):
+                return path
+        return None
 
     def blob_path(self, digest: str) -> str:
-        path = self.paths.blob(digest)
-        if not os.path.exists(path):
-            raise NotFound("blob %s is missing from the store" % digest)
+        path = self._find_blob(digest)
+        if path is None:
+            raise NotFound("blob %s is missing from the store%s" % (digest, self._stores_hint()))
         return path
+
+    def _stores_hint(self) -> str:
+        return (" and from the image stores (%s)" % ", ".join(p.root for p in self.shared) if self.shared
+                else "")
 
     def read_blob(self, digest: str) -> bytes:
         with open(self.blob_path(digest), "rb") as f:
@@ -117,7 +178,7 @@ class Store:
         if os.path.exists(final):
             os.unlink(tmp_path)
             return
-        os.chmod(tmp_path, 0o444)
+        os.chmod(tmp_path, 0o444)  # readable by all: a shared store's readers need no more
         os.replace(tmp_path, final)
 
     def put_blob_bytes(self, data: bytes, expected: Optional[str] = None) -> str:
@@ -131,9 +192,24 @@ class Store:
 
     # -- layers -------------------------------------------------------------------------
 
+    def layer_dir(self, diff_id: str) -> str:
+        """Where the layer is: here, else in the first image store holding it whole (its
+        meta.json is written last), else here (where an ``ingest`` would put it)."""
+        own = self.paths.layer(diff_id)
+        if self.shared and not os.path.exists(os.path.join(own, "meta.json")):
+            for paths in self.shared:
+                there = paths.layer(diff_id)
+                if os.path.exists(os.path.join(there, "meta.json")):
+                    return there
+        return own
+
+    def layer_store(self, diff_id: str) -> str:
+        """The storage root holding the layer (this one, or an image store's)."""
+        return os.path.dirname(os.path.dirname(self.layer_dir(diff_id)))
+
     def layer_info(self, diff_id: str) -> Optional[LayerInfo]:
-        """The layer's record if it is complete in the store (else None)."""
-        meta = fsutil.read_json(os.path.join(self.paths.layer(diff_id), "meta.json"))
+        """The layer's record if it is complete in the store or an image store (else None)."""
+        meta = fsutil.read_json(os.path.join(self.layer_dir(diff_id), "meta.json"))
         if not meta or (meta.get("blob") and not self.has_blob(meta["blob"])):
             return None
         if meta.get("blob"):
@@ -151,16 +227,16 @@ class Store:
             return streams.decompressing(open(self.blob_path(meta["blob"]), "rb"),
                                          compression_of(meta["media_type"]))
         from rootless.storage.tarsplit import Reassembled
-        return Reassembled(self.paths.layer(diff_id), diff_id)
+        return Reassembled(self.layer_dir(diff_id), diff_id)
 
     def layer_meta(self, diff_id: str) -> dict:
-        meta = fsutil.read_json(os.path.join(self.paths.layer(diff_id), "meta.json"))
+        meta = fsutil.read_json(os.path.join(self.layer_dir(diff_id), "meta.json"))
         if meta is None:
-            raise NotFound("layer %s is not in the store" % diff_id)
+            raise NotFound("layer %s is not in the store%s" % (diff_id, self._stores_hint()))
         return meta
 
     def layer_diff(self, diff_id: str) -> str:
-        return os.path.join(self.paths.layer(diff_id), "diff")
+        return os.path.join(self.layer_dir(diff_id), "diff")
 
     def ingest_layer(self, open_blob: Callable[[], object], blob_digest: Optional[str] = None,
                      diff_id: Optional[str] = None, what: str = "layer",
@@ -237,10 +313,20 @@ class Store:
             final = self.paths.layer(diff_id)
             if not os.path.exists(os.path.join(final, "meta.json")):
                 fsutil.remove_tree(final)  # a leftover without meta.json is incomplete
+                self._share_layer(layer_dir)
                 os.rename(layer_dir, final)
                 fsutil.fsync_dir(self.paths.layers)
         self.debug("layer %s unpacked in %.2fs (%d entries)" % (diff_id[:19], time.monotonic() - started, record.entries))
         return self.layer_info(diff_id)
+
+    def _share_layer(self, layer_dir: str) -> None:
+        """A layer's directory and its records, opened as the store's root is (``_share``);
+        its ``diff`` keeps the image's own modes."""
+        self._share(layer_dir, True)
+        for name in os.listdir(layer_dir):
+            path = os.path.join(layer_dir, name)
+            if name != "diff":
+                self._share(path, os.path.isdir(path) and not os.path.islink(path))
 
     def _unpack_region(self, region, layer_dir: str, what: str):
         """Unpack an uncompressed blob straight from the file holding it; None when the
@@ -318,10 +404,61 @@ class Store:
 
     def _write_index(self, images: Dict[str, ImageRecord]) -> None:
         fsutil.atomic_write_json(self.paths.images_index, {
-            "version": INDEX_VERSION, "images": {k: v.to_json() for k, v in images.items()}})
+            "version": INDEX_VERSION, "images": {k: v.to_json() for k, v in images.items()}},
+            0o600 | (self._share_bits_now() & 0o044))
 
-    def images(self) -> List[ImageRecord]:
-        return sorted(self._read_index().values(), key=lambda r: (r.created, r.added), reverse=True)
+    def _share_bits_now(self) -> int:
+        self._share(self.paths.root, True)  # reads the bits once (the root is the reference)
+        return self._share_bits or 0
+
+    def _with_shared(self, own: Dict[str, ImageRecord]) -> Dict[str, ImageRecord]:
+        """``own`` and, after it, the images of each image store not listed already; a tag
+        or digest name belongs to the first store listing it (this one first)."""
+        if not self.shared:
+            return own
+        merged = dict(own)
+        names = {n for r in own.values() for n in r.repo_tags + r.repo_digests}
+        for paths in self.shared:
+            data = fsutil.read_json(paths.images_index, {"version": INDEX_VERSION, "images": {}})
+            if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
+                raise StoreError("image store %s: %s is not an index this rootless reads (version %r); "
+                                 "prepare the store with this version, or leave it out of --image-store"
+                                 % (paths.root, paths.images_index, (data or {}).get("version")
+                                    if isinstance(data, dict) else None))
+            for key, value in data["images"].items():
+                rec = ImageRecord.from_json(value)
+                tags = [t for t in rec.repo_tags if t not in names]
+                digests = [d for d in rec.repo_digests if d not in names]
+                names.update(tags + digests)
+                if key in merged:  # listed already: a copy with the names it adds (own
+                    if tags or digests:  # records are never changed here)
+                        first = merged[key]
+                        merged[key] = ImageRecord(first.id, first.manifest, first.layers,
+                                                  first.repo_tags + tags, first.repo_digests + digests,
+                                                  first.created, first.size, first.added)
+                    continue
+                rec.repo_tags, rec.repo_digests = tags, digests
+                merged[key] = rec
+                self.origin[key] = paths.root
+        return merged
+
+    def _store_naming(self, name: str) -> str:
+        """The first image store whose own index finds ``name`` ("" if none does)."""
+        for paths in self.shared:
+            index = fsutil.read_json(paths.images_index) or {}
+            try:
+                find_image({k: ImageRecord.from_json(v) for k, v in index.get("images", {}).items()}, name)
+                return paths.root
+            except (NotFound, Conflict):
+                continue
+        return ""
+
+    def images(self, shared: bool = True) -> List[ImageRecord]:
+        """Every image, the image stores' included unless ``shared`` is false."""
+        index = self._read_index()
+        if shared:
+            index = self._with_shared(index)
+        return sorted(index.values(), key=lambda r: (r.created, r.added), reverse=True)
 
     def update_index(self, change: Callable[[Dict[str, ImageRecord]], object]):
         """Apply ``change`` to the index under the index lock and write it atomically."""
@@ -353,8 +490,7 @@ class Store:
 
     def lookup(self, name: str) -> ImageRecord:
         """Find an image by name[:tag], name@digest, full ID or unique ID prefix."""
-        images = self._read_index()
-        return find_image(images, name)
+        return find_image(self._with_shared(self._read_index()), name)
 
     def tag(self, source: str, target: str) -> None:
         ref = reference.parse(target)
@@ -362,7 +498,11 @@ class Store:
             raise InvalidImage("cannot tag with a digest: %s" % target)
 
         def change(images):
-            record = images[find_image(images, source).id]
+            found = find_image(self._with_shared(images), source)
+            # An image store's image tagged here is listed here too (its parts stay there).
+            record = images.setdefault(found.id, ImageRecord(
+                found.id, found.manifest, list(found.layers), [], list(found.repo_digests),
+                found.created, found.size, time.time()))
             _retag(images, record, [str(ref)])
         self.update_index(change)
 
@@ -379,8 +519,17 @@ class Store:
         """
         from rootless.image import removal
         usage = usage if usage is not None else self.usage()
-        lines = self.update_index(lambda images: removal.remove(
-            images, find_image(images, name), name, force, usage))
+
+        def change(images):
+            try:
+                own = find_image(images, name)
+            except NotFound:
+                found = find_image(self._with_shared(images), name)  # NotFound: not anywhere
+                where = self._store_naming(name) or self.origin.get(found.id, "")
+                raise Conflict("image %s is in the read-only image store %s; remove it there "
+                               "(rootless --root %s rmi %s)" % (name, where, where, name))
+            return removal.remove(images, own, name, force, usage)
+        lines = self.update_index(change)
         if collect:
             self.collect_garbage(blocking=False)
         return lines

@@ -70,6 +70,7 @@ IDMAP = "io.rootless.idmap"
 DRIVER = "io.rootless.rootfs.driver"
 LAYERS = "io.rootless.rootfs.layers"
 VOLATILE = "io.rootless.rootfs.volatile"
+SQUASH = "io.rootless.rootfs.squash"  # "true": the layers' owners shown as root's (fuse-overlayfs)
 OWNERS = "io.rootless.owners"
 INIT = "io.rootless.init"
 PORTS = "io.rootless.ports"
@@ -98,6 +99,7 @@ class Bundle:
         self.driver = self.annotations.get(DRIVER) or None
         self.layers: List[str] = jsonfast.loads(self.annotations.get(LAYERS) or "[]")
         self.volatile = self.annotations.get(VOLATILE) == "true"
+        self.squash = self.annotations.get(SQUASH) == "true"
         self.root = self.path((spec.get("root") or {}).get("path") or "rootfs")
         self.owners = self.path(self.annotations[OWNERS]) if self.annotations.get(OWNERS) else None
         self.init = self.annotations.get(INIT) == "true"

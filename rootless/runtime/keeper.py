@@ -109,7 +109,7 @@ def _driver(bundle):
     if not bundle.driver:
         return None
     from rootless.storage import rootfs
-    return rootfs.get(bundle.driver)
+    return rootfs.get(bundle.driver, bundle.squash)
 
 
 def _unshare_rest(kinds: List[str]) -> None:

@@ -240,7 +240,7 @@ def _enter_fresh(chan, bundle, fresh: bool):
     ns.unshare(ns.CLONE_NEWNS)
     # Nothing mounted from here may reach the host's namespace (its / may be shared).
     mount.mount(None, "/", None, mount.MS_REC | mount.MS_PRIVATE)
-    driver = rootfs_drivers.get(bundle.driver) if bundle.driver else None
+    driver = rootfs_drivers.get(bundle.driver, bundle.squash) if bundle.driver else None
     layers = [(d, {}) for d in bundle.layers]
     if driver is None:
         root = bundle.root

@@ -9,6 +9,10 @@ are applied bottom-up with the OCI image spec's semantics, taken from each layer
 * a directory merges into a directory and replaces anything else; any other entry
   replaces what was there.
 
+Layers of another user's image store may hold entries their owner alone may read (an
+image's /root is 0700): with ``unreadable`` given, each becomes an empty file or directory
+of its own mode and is listed there for the caller to report; without it, they fail.
+
 Safety: every path touched in ``dest`` is reached through directories we verified with
 ``lstat`` to be real directories, so nothing is removed or written through a symlink that
 an image planted. Directory modes are applied last (a 0500 directory receives files from
@@ -18,7 +22,7 @@ later layers first).
 import os
 import shutil
 import stat
-from typing import Dict, Iterable, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 from rootless.fsutil import real_dir_path, remove_tree
 
@@ -27,7 +31,7 @@ def _is_whiteout_mark(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
-def flatten(layers: Iterable[Tuple[str, dict]], dest: str) -> None:
+def flatten(layers: Iterable[Tuple[str, dict]], dest: str, unreadable: Optional[List[str]] = None) -> None:
     """Apply ``(diff_dir, record)`` pairs, lowest first, into the empty directory ``dest``."""
     dir_modes: Dict[str, Tuple[int, float]] = {}
     for diff, record in layers:
@@ -42,7 +46,7 @@ def flatten(layers: Iterable[Tuple[str, dict]], dest: str) -> None:
                 for name in os.listdir(target):
                     remove_tree(os.path.join(target, name))
                     _forget(dir_modes, rel + "/" + name if rel else name)
-        _copy_layer(diff, dest, dir_modes)
+        _copy_layer(diff, dest, dir_modes, unreadable)
     for rel in sorted(dir_modes, key=lambda r: r.count("/"), reverse=True):
         mode, mtime = dir_modes[rel]
         path = os.path.join(dest, rel) if rel else dest
@@ -50,13 +54,21 @@ def flatten(layers: Iterable[Tuple[str, dict]], dest: str) -> None:
         os.utime(path, (mtime, mtime))
 
 
-def _copy_layer(src_root: str, dest: str, dir_modes: Dict[str, Tuple[int, float]]) -> None:
+def _copy_layer(src_root: str, dest: str, dir_modes: Dict[str, Tuple[int, float]],
+                unreadable: Optional[List[str]] = None) -> None:
     inodes: Dict[Tuple[int, int], str] = {}
     stack = [""]
     while stack:
         rel_dir = stack.pop()
         src_dir = os.path.join(src_root, rel_dir) if rel_dir else src_root
-        with os.scandir(src_dir) as entries:
+        try:
+            listing = os.scandir(src_dir)
+        except PermissionError:
+            if unreadable is None or not rel_dir:
+                raise
+            unreadable.append(rel_dir + "/")
+            continue
+        with listing as entries:
             for entry in entries:
                 rel = os.path.join(rel_dir, entry.name) if rel_dir else entry.name
                 st = entry.stat(follow_symlinks=False)
@@ -73,7 +85,14 @@ def _copy_layer(src_root: str, dest: str, dir_modes: Dict[str, Tuple[int, float]
                     stack.append(rel)
                     continue
                 _clear(target, rel, dir_modes)
-                _copy_entry(entry.path, target, st, inodes)
+                try:
+                    _copy_entry(entry.path, target, st, inodes)
+                except PermissionError:
+                    if unreadable is None or not stat.S_ISREG(st.st_mode):
+                        raise
+                    unreadable.append(rel)
+                    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+                    os.chmod(target, stat.S_IMODE(st.st_mode))
 
 
 def _clear(path: str, rel: str, dir_modes) -> None:

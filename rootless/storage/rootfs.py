@@ -115,15 +115,18 @@ class FuseOverlay(Overlay):
 
     name = "fuse-overlayfs"
 
-    def __init__(self):
+    def __init__(self, squash: bool = False):
         self.proc = None  # the fuse-overlayfs process (a subprocess.Popen)
+        # Layers of another user's image store: their files are shown as root's (the
+        # container's own), so copy-up and permission checks work as on our own layers.
+        self.squash = ",squash_to_root" if squash else ""
 
     def mount(self, cdir: str, layers: Layers, volatile: bool = False) -> str:
         # A FUSE unmount does not sync the upper file system: nothing to skip.
-        return self._serve(cdir, layers, self.options(cdir, layers))
+        return self._serve(cdir, layers, self.options(cdir, layers) + self.squash)
 
     def view(self, cdir: str, layers: Layers) -> str:
-        return self._serve(cdir, layers, self.view_options(cdir, layers))
+        return self._serve(cdir, layers, self.view_options(cdir, layers) + self.squash)
 
     def _serve(self, cdir: str, layers: Layers, options: str) -> str:
         import subprocess
@@ -164,11 +167,16 @@ class Copy:
     name = "copy"
     upper = False
 
-    def prepare(self, cdir: str, layers: Layers) -> None:
+    def __init__(self):
+        self.unreadable = []  # what prepare could not read (another user's image store)
+
+    def prepare(self, cdir: str, layers: Layers, foreign: bool = False) -> None:
+        """``foreign``: some layers are another user's: what only its owner may read is
+        left empty (``unreadable`` lists it); of our own layers, that fails."""
         from rootless.storage.copy import flatten
         rootfs = os.path.join(cdir, "rootfs")
         os.mkdir(rootfs, 0o755)
-        flatten(layers, rootfs)
+        flatten(layers, rootfs, self.unreadable if foreign else None)
 
     def mount(self, cdir: str, layers: Layers, volatile: bool = False) -> str:
         return os.path.join(cdir, "rootfs")
@@ -194,9 +202,10 @@ class Copy:
 DRIVERS = {"overlay": Overlay, "fuse-overlayfs": FuseOverlay, "copy": Copy}
 
 
-def get(name: str):
+def get(name: str, squash: bool = False):
+    """The driver ``name``; ``squash``: fuse-overlayfs shows every file as root's."""
     try:
-        return DRIVERS[name]()
+        return FuseOverlay(squash) if squash and name == FuseOverlay.name else DRIVERS[name]()
     except KeyError:
         raise Unsupported("unknown storage driver %r (choose overlay, fuse-overlayfs or copy)" % name)
 
@@ -215,9 +224,21 @@ def graph_data(name: str, cdir: str, lower: List[str]) -> Optional[dict]:
     return driver().graph_data(cdir, lower) if driver else None
 
 
-def choose(forced: Optional[str], probed: str, layers: Layers) -> Tuple[str, str]:
-    """(driver, why): ``--storage-driver`` wins; overlays need the layers' whiteout marks."""
-    name = forced or probed
+LADDER = ("overlay", "fuse-overlayfs", "copy")
+
+
+def choose(forced: Optional[str], probed: str, layers: Layers,
+           stores: Tuple[Tuple[str, dict], ...] = ()) -> Tuple[str, str]:
+    """(driver, why): ``--storage-driver`` wins; overlays need the layers' whiteout marks.
+    ``stores``: (root, probe answer) of each image store holding some of the layers: the
+    lowest rung any of them allows is the highest the container can take."""
+    name, why = forced or probed, "forced with --storage-driver" if forced else "probed"
+    for root, answer in stores:
+        if answer.get("choice") == "unusable":
+            raise Unsupported("image store %s: %s" % (root, answer.get("reason", "")))
+        rung = answer.get("choice", "copy")
+        if not forced and LADDER.index(rung) > LADDER.index(name):
+            name, why = rung, "image store %s: %s" % (root, answer.get("reason", ""))
     if name not in DRIVERS:
         raise Unsupported("unknown storage driver %r (choose overlay, fuse-overlayfs or copy)" % name)
     if name != "copy" and not all(rec.get("whiteout_marks", True) for _, rec in layers):
@@ -225,7 +246,7 @@ def choose(forced: Optional[str], probed: str, layers: Layers) -> Tuple[str, str
             raise Unsupported("the image's layers have no whiteout marks on this file system; "
                               "only --storage-driver copy can show it")
         return "copy", "the layers' file system cannot hold whiteout marks"
-    return name, "forced with --storage-driver" if forced else "probed"
+    return name, why
 
 
 def _die_with_parent(keeper: int) -> None:

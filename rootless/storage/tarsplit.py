@@ -51,7 +51,8 @@ class Recorder(Reader):
         self._entries: List[list] = []
         self._paths = set()
         self._saved = bytearray()
-        self._out = gzip.open(os.path.join(directory, RAW_NAME), "wb", compresslevel=1)
+        self._raw_file = _create(os.path.join(directory, RAW_NAME))
+        self._out = gzip.GzipFile(fileobj=self._raw_file, mode="wb", compresslevel=1)
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
@@ -109,14 +110,16 @@ class Recorder(Reader):
         self._save(len(self._pending))
         self._flush()
         self._out.close()
+        self._raw_file.close()  # (a GzipFile leaves the file it was given open)
         # json.dumps, not json.dump: dump streams through the pure-Python encoder.
         index = jsonfast.dumps({"entries": self._entries, "tail": self._run, "size": self.count},
                            separators=(",", ":"))
-        with open(os.path.join(self._directory, INDEX_NAME), "w") as f:
-            f.write(index)
+        with _create(os.path.join(self._directory, INDEX_NAME)) as f:
+            f.write(index.encode())
 
     def close(self) -> None:
         self._out.close()
+        self._raw_file.close()
         super().close()
 
 
@@ -157,7 +160,8 @@ class RegionRecorder:
             if self._end > self.size:
                 self.reproducible = False  # (the unpack reports the truncation)
         entries, pos = [], 0
-        with gzip.open(os.path.join(self._directory, RAW_NAME), "wb", compresslevel=1) as out:
+        with _create(os.path.join(self._directory, RAW_NAME)) as raw, \
+                gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as out:
             pending = bytearray()
             for start, size, path in self._ranges + [[self.size, 0, None]]:
                 at = pos
@@ -177,8 +181,8 @@ class RegionRecorder:
                     tail = start - pos
             out.write(bytes(pending))
         index = jsonfast.dumps({"entries": entries, "tail": tail, "size": self.size}, separators=(",", ":"))
-        with open(os.path.join(self._directory, INDEX_NAME), "w") as f:
-            f.write(index)
+        with _create(os.path.join(self._directory, INDEX_NAME)) as f:
+            f.write(index.encode())
 
     def close(self) -> None:
         pass
@@ -272,3 +276,10 @@ def _open_nofollow(path: str):
         finally:
             os.chmod(path, mode)
     return os.fdopen(fd, "rb")
+
+
+def _create(path: str):
+    """A new file for a record, mode 0600 whatever the umask: the unpack that writes it runs
+    with umask 0 (files get their image modes), and a record others could write would let
+    them change what ``save`` and ``push`` rebuild (a shared store opens it for reading)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), "wb")

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import REPO, have, loaded_root, need
+from conftest import REPO, Rootless, have, loaded_root, need
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +112,49 @@ def test_the_readmes_batch_script_works_as_it_says(cluster, srl, tmp_path):
                           timeout=180, env=job_env(), cwd=str(tmp_path))
     assert proc.returncode == 0, (proc.stderr, out.read_text() if out.exists() else "")
     assert sorted(out.read_text().splitlines()) == ["rank 0 of 2", "rank 1 of 2"]
+
+
+def test_two_jobs_use_a_shared_store_while_a_third_adds_to_it(cluster, test_images, tmp_path):
+    """The cluster's shared image store (here prepared by this user, opened to others) read
+    by two jobs, each with its own node-local root, while a third job loads an image into
+    it; the readers then run the new image from it too."""
+    store = tmp_path / "store"
+    store.mkdir()
+    store.chmod(0o755)
+    prep = Rootless(str(store))
+    prep("load", "-i", os.path.join(test_images, "busybox-docker.tar"))
+    base = prep.base[:-2]  # the command without --root
+    roles = {
+        "load": "%(rl)s --root %(store)s load -q -i %(archive)s\ntouch %(d)s/loaded\n",
+        "r1": "%(reader)s", "r2": "%(reader)s"}
+    reader = (  # containers until the load is done (and 3 at least), counting those begun during it
+        "n=0 during=0\n"
+        "while [ ! -e %(d)s/loaded ] || [ $n -lt 3 ]; do\n"
+        "  [ -e %(d)s/loaded ] || during=$((during + 1))\n"
+        "  %(rl)s --root %(d)s/own-%(me)s --image-store %(store)s run --rm busybox true\n"
+        "  n=$((n + 1))\n"
+        "done\n"
+        "echo runs-while-loading=$(( during > 0 ))\n"
+        "%(rl)s --root %(d)s/own-%(me)s --image-store %(store)s run --rm debian cat /etc/debian_version"
+        " >/dev/null && echo new-image-ok\n")
+    jobs = {}
+    for me, body in roles.items():
+        others = [o for o in roles if o != me]
+        wait = "".join("for i in $(seq 300); do [ -e %(d)s/started-{0} ] && break; sleep 0.1; done\n"
+                       "[ -e %(d)s/started-{0} ]\n".format(o) for o in others)
+        text = ("touch %(d)s/started-%(me)s\n" + wait + body) % {
+            "d": tmp_path, "me": me, "rl": " ".join(base), "store": store, "reader": reader,
+            "archive": os.path.join(test_images, "debian-docker.tar")}
+        text = text % {"d": tmp_path, "me": me, "rl": " ".join(base), "store": store}
+        script = write_job(tmp_path / (me + ".sh"), text)
+        jobs[me] = subprocess.Popen(["sbatch", "--wait", "-n1", "--time=5", "-o", str(tmp_path / (me + ".out")),
+                                     script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=job_env())
+    for proc in jobs.values():
+        proc.wait(timeout=300)
+    outs = {me: (tmp_path / (me + ".out")).read_text() for me in jobs}
+    assert [p.returncode for p in jobs.values()] == [0, 0, 0], outs
+    assert outs["r1"] == outs["r2"] == "runs-while-loading=1\nnew-image-ok\n", outs
+    assert sorted(prep.out("images", "--format", "{{.Repository}}").split()) == ["busybox", "debian"]
+    for me in ("r1", "r2"):
+        assert os.listdir(str(tmp_path / ("own-" + me) / "layers")) == []  # used in place, not copied
+    prep("system", "reset", "--force", check=False)
