@@ -35,7 +35,7 @@ class CreateOptions:
                  ports: tuple = (), publish_all: bool = False, expose: tuple = (),
                  network=None, sysctls: Tuple[str, ...] = (), mounts=(), asked_mounts=((), (), (), ()),
                  volumes_from: Tuple[str, ...] = (), resources: Optional[dict] = None,
-                 cgroup: Optional[dict] = None, cgroupns: str = "", ipc: str = ""):
+                 cgroup: Optional[dict] = None, cgroupns: str = "", ipc: str = "", pid: str = ""):
         self.image, self.run, self.name, self.user = image, run, name, user
         self.userns, self.storage_driver, self.auto_remove = userns, storage_driver, auto_remove
         self.interactive, self.init, self.stop_signal = interactive, init, stop_signal
@@ -52,6 +52,7 @@ class CreateOptions:
         # for them ({"strategy", "parent", "unified"}: cgroups.detect's answer); --cgroupns
         self.resources, self.cgroup, self.cgroupns = dict(resources or {}), dict(cgroup or {}), cgroupns
         self.ipc = ipc  # --ipc: "" (private), host or none (IPC_MODES)
+        self.pid = pid  # --pid: "" (private) or the NAME of container:NAME (pid_mode)
 
 
 def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> dict:
@@ -71,9 +72,15 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
         raise Unsupported("%s; %s" % (probed["idmap"]["reason"], probed["idmap"]["remedy"]))
     user = users.resolve(opts.user or config.get("config", {}).get("User") or "",
                          image_file(layers, "etc/passwd"), image_file(layers, "etc/group"))
+    containers = state.Containers(paths)
+    pid_container = pid_of(opts, containers)
+    if pid_container and pid_container["userns"] == "keep-id" and not opts.userns:
+        opts.userns = "keep-id"  # its user namespace is this one's: its users are too
     keep_id = idmapping.check_userns(opts.userns)
     strategy = idmapping.get(probed["idmap"]["choice"])
     uid_map, gid_map = strategy.maps(keep_id, user.uid, user.gid)
+    if pid_container and all(pid_container["maps"]):  # its user namespace is this one's: so are its maps
+        uid_map, gid_map = pid_container["maps"]
     if keep_id and not opts.user:
         user = users.User(os.getuid(), os.getgid(), (), "", "/")
     stores = sorted({store.layer_store(d) for d in image.layers} - {paths.root})  # image stores used
@@ -81,13 +88,16 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
                                 tuple((d, (probed.get("image_stores") or {}).get(d) or {}) for d in stores))
     foreign = any(((probed.get("image_stores") or {}).get(d) or {}).get("foreign") for d in stores)
     squash = foreign and driver == "fuse-overlayfs"
-    containers = state.Containers(paths)
     cid = state.new_id()
     name = opts.name  # "": Containers.create generates one
     if opts.name:
         _check_name(opts.name)
     run = opts.run
     network = network_of(opts, containers, uid_map)
+    if pid_container:
+        if network["container"] and network["container"] != pid_container["id"]:
+            raise UsageError("conflicting options: --pid container:%s and --network container: of another "
+                             "container (a container joins one other's user namespace)" % opts.pid)
     if network["kind"] != run.network:  # network_of's fallback for a namespace without root
         run = run._replace(network=network["kind"])
         opts.run = run  # what ports_of and asked_config read
@@ -107,6 +117,10 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
     network_bundle(bundle, network, opts.sysctls, gid_map, opts.ipc)
     cgroup_bundle(bundle, opts)
     ipc_bundle(bundle, opts.ipc)
+    if pid_container:
+        from rootless.runtime import config as rc
+        bundle["linux"]["namespaces"] = [n for n in bundle["linux"]["namespaces"] if n["type"] != "pid"]
+        bundle["annotations"][rc.PID_CONTAINER] = pid_container["id"]
     made = []  # anonymous volumes made for this container: removed again if the create fails
     asked_mounts = []
     if opts.mounts or opts.volumes_from or (config.get("config") or {}).get("Volumes"):
@@ -208,6 +222,32 @@ def ipc_mode(text: str) -> str:
         raise UsageError("--ipc container:NAME is not supported: each container has its own IPC "
                          "namespace, or shares the host's with --ipc host")
     raise UsageError("--ipc: invalid IPC mode %r (private, shareable, host or none)" % text)
+
+
+def pid_mode(text: str) -> str:
+    """--pid checked (before anything is pulled or made): "" or container:NAME's NAME."""
+    if text in ("", "private"):
+        return ""
+    if text.startswith("container:") and text[len("container:"):]:
+        return text[len("container:"):]
+    if text == "host":
+        raise UsageError("--pid host is not supported: a user namespace cannot mount the host's /proc "
+                         "afresh, and processes in different user namespaces cannot trace or read "
+                         "each other; --pid container:NAME shares one container's namespaces")
+    raise UsageError("--pid: invalid PID mode %r (private or container:NAME)" % text)
+
+
+def pid_of(opts: CreateOptions, containers) -> Optional[dict]:
+    """--pid container:NAME: {"id", "maps", "userns"} of that container (its ID, its uid
+    and gid maps, its --userns), None without. Joining its pid namespace means joining its
+    user namespace (so a --network container:OTHER must name the same container)."""
+    if not opts.pid:
+        return None
+    other = containers.find(opts.pid)
+    with open(os.path.join(containers.dir(other["id"]), "config.json")) as f:
+        linux = jsonfast.load(f).get("linux") or {}
+    return {"id": other["id"], "maps": (linux.get("uidMappings"), linux.get("gidMappings")),
+            "userns": (other.get("host_config") or {}).get("UsernsMode", "")}
 
 
 def ipc_bundle(bundle: dict, mode: str) -> None:
@@ -329,6 +369,8 @@ def asked_host_config(opts: CreateOptions) -> dict:
     asked.update(opts.resources)
     if opts.ipc:
         asked["IpcMode"] = opts.ipc
+    if opts.pid:
+        asked["PidMode"] = "container:" + opts.pid
     if any(opts.asked_mounts):
         from rootless.bundle.mounts import host_config
         asked.update(host_config(*opts.asked_mounts))

@@ -119,6 +119,9 @@ def _create_args(p) -> None:
     resource_args(p)
     p.add_argument("--cgroupns", default="", metavar="string",
                    help="cgroup namespace: private (the container's own, the default) or host")
+    p.add_argument("--pid", default="", metavar="string",
+                   help="PID namespace to use: the container's own (the default), or container:NAME "
+                   "(that container's, with its user namespace: MPI ranks of a node in one set)")
     p.add_argument("--ipc", default="", metavar="string",
                    help="IPC namespace: private (the container's own, the default), host (the host's, "
                    "and its /dev/shm) or none (no /dev/shm)")
@@ -160,7 +163,7 @@ def _run_args(p) -> None:
 
 
 def _options(ctx, args):
-    from rootless.bundle.create import CreateOptions, ipc_mode
+    from rootless.bundle.create import CreateOptions, ipc_mode, pid_mode
     from rootless.bundle.spec import RunOptions, env_file_lines
     env = env_file_lines(args.env_file) + args.env
     labels = {}
@@ -190,6 +193,7 @@ def _options(ctx, args):
         from rootless.errors import UsageError
         raise UsageError("--cgroupns: invalid CGROUP mode")
     ipc = ipc_mode(args.ipc)
+    pid = pid_mode(args.pid)
     resources, cgroup = _resources(args)
     return CreateOptions(args.image, run, name=args.name, user=args.user, userns=args.userns,
                          storage_driver=args.storage_driver, auto_remove=args.rm,
@@ -202,7 +206,7 @@ def _options(ctx, args):
                          asked_mounts=(tuple(args.volume), tuple(args.mount), tuple(args.tmpfs),
                                        tuple(args.device)),
                          volumes_from=tuple(args.volumes_from), resources=resources, cgroup=cgroup,
-                         cgroupns=args.cgroupns, ipc=ipc)
+                         cgroupns=args.cgroupns, ipc=ipc, pid=pid)
 
 
 def _resources(args) -> "tuple[dict, dict]":

@@ -80,6 +80,7 @@ NETWORK_OPTIONS = "io.rootless.network.options"
 COPYUP = "io.rootless.copyup"
 CGROUP = "io.rootless.cgroup"
 NETWORK_CONTAINER = "io.rootless.network.container"
+PID_CONTAINER = "io.rootless.pid.container"  # --pid container:NAME: its ID (runtime.joins)
 PORT_BYPASS = "io.rootless.port-bypass"
 STOP_SIGNAL = "org.opencontainers.image.stopSignal"
 
@@ -115,12 +116,13 @@ class Bundle:
         self.network_container = self.annotations.get(NETWORK_CONTAINER) or ""
         if self.network == "container" and not self.network_container:
             raise RootlessError("config.json: %s is container but %s names no container" % (NETWORK, NETWORK_CONTAINER))
+        self.pid_container = self.annotations.get(PID_CONTAINER) or ""
         self.sysctl = linux.get("sysctl") or {}
         self.copyup = jsonfast.loads(self.annotations.get(COPYUP) or "[]")
         self.cgroup = jsonfast.loads(self.annotations.get(CGROUP) or "{}")
         self.resources = (linux.get("resources") or {}).get("unified") or {}
-        # Set by the caller before launch.start for ``container``: fds of the other
-        # container's user and network namespaces (runtime.network.join).
+        # Set by the caller before launch.start for ``container`` networks and pid
+        # namespaces: fds of the other container's namespaces (runtime.joins).
         self.join = None
         # The port forwarder's intake when its TCP ports go to the server directly
         # (network.bypass): this container's own, or (``container``) the other's.

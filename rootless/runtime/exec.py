@@ -105,7 +105,9 @@ def start(bundle, pid: int, proc: dict, user=None, stdio: Tuple[int, int, int] =
     steps.preload(proc, supervised)
     # -u: looked up in the container's files, by X, with what is loaded now
     resolve = (lambda: (user[0], user[1](_read))) if user else None
-    opened = ns.open_namespaces(pid, bundle.namespaces)
+    # --pid container:NAME: its namespaces list no pid namespace of its own, but its
+    # processes live in the other's (runtime.joins): an exec'd one joins them there.
+    opened = ns.open_namespaces(pid, list(bundle.namespaces) + (["pid"] if bundle.pid_container else []))
     flags = {flag for _, flag in opened}
     if (alive is not None and not alive()) or not {ns.CLONE_NEWUSER, ns.CLONE_NEWNS} <= flags:
         # Never "join" namespaces we share with pid: the command would run on the host.

@@ -193,7 +193,7 @@ def host_config(record: dict, spec: dict) -> dict:
         "Cgroup": "",
         "Links": None,
         "OomScoreAdj": 0,
-        "PidMode": private("pid", ""),
+        "PidMode": asked.get("PidMode") or private("pid", ""),
         "Privileged": asked.get("Privileged", "maskedPaths" in linux and not linux["maskedPaths"]),
         "PublishAllPorts": bool(asked.get("PublishAllPorts")),
         "ReadonlyRootfs": asked.get("ReadonlyRootfs", bool((spec.get("root") or {}).get("readonly"))),

@@ -59,7 +59,7 @@ def main(bundle, chan, parent: int, debug=None) -> int:
         sync.raise_error(sync.recv(chan))
     _unshare_rest(bundle.namespaces)
     if joined:
-        ns.join(joined)  # the other container's network namespace: its user namespace owns it
+        ns.join(joined)  # the other's network or pid namespace: its user namespace owns them
     elif "network" in bundle.namespaces:
         ns.loopback_up()
     set_sysctls(bundle.sysctl)
@@ -81,9 +81,10 @@ def main(bundle, chan, parent: int, debug=None) -> int:
 
 
 def _join_user(join):
-    """``--network container:NAME``: enter that container's user namespace (its maps are
-    already written, so there is no "map" exchange) and return what is left to join (its
-    network namespace, after the mount namespace is made); None without ``join``."""
+    """``--network``/``--pid container:NAME``: enter that container's user namespace (its
+    maps are already written, so there is no "map" exchange) and return what is left to
+    join (its network or pid namespace, after the mount namespace is made; runtime.joins);
+    None without ``join``."""
     if not join:
         return None
     user = [(fd, flag) for fd, flag in join if flag == ns.CLONE_NEWUSER]

@@ -234,9 +234,9 @@ class Monitor:
         if not first and record.get("restart_cancelled"):
             raise Conflict("container %s was stopped: no restart" % record["name"])
         bundle = Bundle.load(containers.dir(w.cid))
-        if bundle.network == "container":  # its namespaces, opened while it is checked to run
-            from rootless.runtime import network
-            network.join(containers, bundle)
+        if bundle.network == "container" or bundle.pid_container:  # another's namespaces,
+            from rootless.runtime import joins  # opened while it is checked to run
+            joins.join(containers, bundle)
         stdio, mine = self._stdio(record, bundle)
         try:
             from rootless.runtime import launch

@@ -26,9 +26,9 @@ def start(paths, record: dict, interactive: bool, debug=None) -> int:
     from rootless.runtime.foreground import Foreground
     containers = state.Containers(paths)
     bundle = Bundle.load(containers.dir(record["id"]))
-    if bundle.network == "container":  # its namespaces, opened while it is checked to run
-        from rootless.runtime import network
-        network.join(containers, bundle)
+    if bundle.network == "container" or bundle.pid_container:  # another's namespaces,
+        from rootless.runtime import joins  # opened while it is checked to run
+        joins.join(containers, bundle)
     owner = state.me()
 
     def running(r: dict) -> dict:
