@@ -158,3 +158,36 @@ def test_two_jobs_use_a_shared_store_while_a_third_adds_to_it(cluster, test_imag
     for me in ("r1", "r2"):
         assert os.listdir(str(tmp_path / ("own-" + me) / "layers")) == []  # used in place, not copied
     prep("system", "reset", "--force", check=False)
+
+
+def test_mpi_ranks_in_containers_in_a_batch_job(cluster, test_images, tmp_path):
+    """The hybrid model in a job: the batch script holds the node's namespace set in a
+    container, and the host's launcher starts one container per rank in it through a
+    small wrapper (docs/slurm.md's): Open MPI's mpirun (its slots from the allocation),
+    hello world and the ping-pong; then srun's own PMIx (``--mpi=pmix``), where Open MPI
+    knows it was started by srun from the step's SLURM_* variables."""
+    need(have("mpirun"), "Open MPI's mpirun is not installed (bash .ci/run installs openmpi-bin)")
+    need(os.path.exists(os.path.join(test_images, "mpi-docker.tar")), "no mpi test image (scripts/build-test-images)")
+    root = Rootless(str(tmp_path / "root"))
+    root("load", "-i", os.path.join(test_images, "mpi-docker.tar"))
+    rl = " ".join(root.base)
+    rank = write_job(tmp_path / "rank.sh", (
+        "exec %s run --rm --pid container:$RANKS --network host --ipc host -v \"$TMPDIR:$TMPDIR\" \\\n"
+        "  ${PMIX_SERVER_TMPDIR:+-v \"$PMIX_SERVER_TMPDIR:$PMIX_SERVER_TMPDIR\"} \\\n"
+        "  -e 'OMPI_*' -e 'PMIX_*' -e 'SLURM_*' mpi \"$@\"\n" % rl))
+    script = write_job(tmp_path / "mpi.sh", (
+        "export RANKS=ranks-$SLURM_JOB_ID\n"
+        "%(rl)s run -d -q --name $RANKS --userns keep-id --network host mpi sleep infinity >/dev/null\n"
+        "mpirun -n 2 %(rank)s mpi-hello | sort\n"
+        "mpirun -n 2 %(rank)s mpi-pingpong 100 | cut -d' ' -f1\n"
+        "srun --mpi=pmix -n 2 %(rank)s mpi-hello | sort\n"
+        "%(rl)s rm -f $RANKS >/dev/null\n" % {"rl": rl, "rank": rank}))
+    out = tmp_path / "mpi.out"
+    proc = subprocess.run(["sbatch", "--wait", "-n2", "--time=5", "-o", str(out), script], capture_output=True,
+                          text=True, timeout=300, env=dict(job_env(), TMPDIR="/tmp"))
+    text = out.read_text() if out.exists() else ""
+    assert proc.returncode == 0, (proc.stderr, text)
+    hello = ["hello from rank 0 of 2, 2 on this node", "hello from rank 1 of 2, 2 on this node"]
+    assert text.split("\n") == hello + ["8", "1024", "65536", "1048576", "4194304"] + hello + [""], text
+    assert root("ps", "-aq").stdout == b""
+    root("system", "reset", "--force", check=False)
