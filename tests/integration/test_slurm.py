@@ -191,3 +191,25 @@ def test_mpi_ranks_in_containers_in_a_batch_job(cluster, test_images, tmp_path):
     assert text.split("\n") == hello + ["8", "1024", "65536", "1048576", "4194304"] + hello + [""], text
     assert root("ps", "-aq").stdout == b""
     root("system", "reset", "--force", check=False)
+
+
+def test_the_mpi_batch_script_of_docs_slurm_works_as_it_says(cluster, test_images, tmp_path):
+    need(have("mpirun"), "Open MPI's mpirun is not installed (bash .ci/run installs openmpi-bin)")
+    need(os.path.exists(os.path.join(test_images, "mpi-docker.tar")), "no mpi test image (scripts/build-test-images)")
+    with open(os.path.join(REPO, "docs", "slurm.md")) as f:
+        section = f.read().split("## MPI ranks in containers", 1)[1].split("\n## ", 1)[0]
+    script = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    root = Rootless(str(tmp_path / "root"))
+    root("load", "-i", os.path.join(test_images, "mpi-docker.tar"))
+    root("tag", "mpi", "lab/solver:2.1")
+    job = tmp_path / "job.sh"
+    job.write_text(script.replace("python3 rootless.pyz", " ".join(root.base))
+                   .replace("solver input.dat", "mpi-hello"))
+    out = tmp_path / "slurm.out"
+    proc = subprocess.run(["sbatch", "--wait", "-o", str(out), str(job)], capture_output=True, text=True,
+                          timeout=300, env=dict(job_env(), TMPDIR="/tmp"), cwd=str(tmp_path))
+    assert proc.returncode == 0, (proc.stderr, out.read_text() if out.exists() else "")
+    assert sorted(out.read_text().splitlines()) == ["hello from rank 0 of 2, 2 on this node",
+                                                    "hello from rank 1 of 2, 2 on this node"]
+    assert root("ps", "-aq").stdout == b""
+    root("system", "reset", "--force", check=False)

@@ -1,0 +1,118 @@
+"""MPI ranks in containers in scripts/bench: scenario s16 (`--only s16`).
+
+The ping-pong of scripts/mpi/pingpong.c between two ranks on this node, started by the
+host's mpirun (Debian's Open MPI), bare and in containers, in one run: the two alternate,
+round after round, so both see the same load. The containers are the hybrid model as
+docs/slurm.md gives it: one per rank, in the namespace set of a container holding the
+node's ranks (`--pid container:NAME`, keep-id), `--network host --ipc host`, the
+session directory's parent bound. Both run the same binary (the image holds the one the
+test-image script compiled, kept beside the images for the bare runs) with the same
+Open MPI build, so the transport (vader shared memory with CMA single copy) is the same;
+the figures are latency (half a round trip, 8 bytes) and bandwidth (1 MiB and 4 MiB
+messages), medians over the rounds.
+"""
+
+import os
+import statistics
+
+LATENCY_TARGET = 1.1  # contained / bare, at most
+BANDWIDTH_TARGET = 0.95  # contained / bare, at least
+ROUNDS = 7
+ITERATIONS = "2000"
+
+
+def _parse(text):
+    rows = {}
+    for line in text.splitlines():
+        size, half, mbps = line.split()
+        rows[int(size)] = (float(half), float(mbps))
+    if sorted(rows) != [8, 1024, 65536, 1 << 20, 4 << 20]:
+        raise RuntimeError("unexpected ping-pong output: %r" % text[-300:])
+    return rows
+
+
+def s16_mpi(b, key="s16"):
+    import shutil
+    if not shutil.which("mpirun"):
+        return {"missing": "Open MPI's mpirun is not installed (openmpi-bin)"}
+    archive = os.path.join(b.images, "mpi-docker.tar")
+    program = os.path.join(b.images, "mpi-bin", "mpi-pingpong")
+    if not (os.path.exists(archive) and os.path.exists(program)):
+        return {"missing": "no mpi test image (scripts/build-test-images builds it)"}
+    base = b.sdir(key)
+    root = os.path.join(base, "rootless")
+    for d in (base, root):
+        os.makedirs(d, exist_ok=True)
+        os.chown(d, b.uid, b.gid)
+    rl = b.rl(root)
+    b.check_once(rl + ["load", "-q", "-i", archive])
+    holder = "bench-ranks"
+    b.check_once(rl + ["run", "-d", "-q", "--name", holder, "--userns", "keep-id", "--network", "host",
+                       "mpi", "sleep", "infinity"])
+    contained = rl + ["run", "--rm", "--pid", "container:" + holder, "--network", "host", "--ipc", "host",
+                      "-v", "/tmp:/tmp", "-e", "OMPI_*", "-e", "PMIX_*", "mpi", "mpi-pingpong", ITERATIONS]
+    bare = [program, ITERATIONS]
+    runs = {"bare": [], "contained": []}
+    try:
+        for _ in range(ROUNDS):
+            for label, argv in (("bare", bare), ("contained", contained)):
+                runs[label].append(_parse(b.check_once(["mpirun", "-n", "2"] + argv)))
+    finally:
+        b.as_user(rl + ["rm", "-f", holder], check=False, capture=True)
+    figures = {}
+    for label, results in runs.items():
+        figures[label] = {
+            "latency_us": statistics.median(r[8][0] for r in results),
+            "bw_1m": statistics.median(r[1 << 20][1] for r in results),
+            "bw_4m": statistics.median(r[4 << 20][1] for r in results),
+            "bw_64k": statistics.median(r[65536][1] for r in results)}
+    return {"figures": figures, "argv": {"bare": ["mpirun", "-n", "2"] + bare,
+                                         "contained": ["mpirun", "-n", "2"] + contained}}
+
+
+def _ratios(s16):
+    bare, cont = s16["figures"]["bare"], s16["figures"]["contained"]
+    return (cont["latency_us"] / bare["latency_us"], cont["bw_1m"] / bare["bw_1m"], cont["bw_4m"] / bare["bw_4m"])
+
+
+def summary(b, add, ms):
+    s16 = b.sections.get("s16")
+    if not s16:
+        return
+    if s16.get("missing"):
+        add("- MPI ping-pong (s16): not measured, %s." % s16["missing"])
+        return
+    lat, bw1, bw4 = _ratios(s16)
+    met = lat <= LATENCY_TARGET and min(bw1, bw4) >= BANDWIDTH_TARGET
+    add("- **MPI ping-pong in containers vs bare (s16): latency %.2fx (target <= %.1fx), bandwidth %.2fx at "
+        "1 MiB and %.2fx at 4 MiB (target >= %.2fx): %s** (medians of %d rounds each, alternating)."
+        % (lat, LATENCY_TARGET, bw1, bw4, BANDWIDTH_TARGET, "met" if met else "NOT met", ROUNDS))
+
+
+def section(b, add, timing_cells, cmdline):
+    s16 = b.sections.get("s16")
+    if not s16:
+        return
+    add("## 14. MPI ranks in containers (s16)")
+    add("")
+    if s16.get("missing"):
+        add("Not measured: %s." % s16["missing"])
+        add("")
+        return
+    add("Two ranks on this node, the host's mpirun (Open MPI 4.1, vader shared memory with CMA single "
+        "copy), the bench user; bare and in containers alternating for %d rounds of %s round trips per "
+        "size (a tenth for 1 MiB and up); medians. Load average %s at the start."
+        % (ROUNDS, ITERATIONS, s16["loadavg"]))
+    add("")
+    add("| ranks | latency, 8 B (µs) | 64 KiB (MB/s) | 1 MiB (MB/s) | 4 MiB (MB/s) |")
+    add("|---|---|---|---|---|")
+    for label in ("bare", "contained"):
+        f = s16["figures"][label]
+        add("| %s | %.3f | %.0f | %.0f | %.0f |" % (label, f["latency_us"], f["bw_64k"], f["bw_1m"], f["bw_4m"]))
+    lat, bw1, bw4 = _ratios(s16)
+    add("| contained / bare | %.2fx | %.2fx | %.2fx | %.2fx |" % (
+        lat, s16["figures"]["contained"]["bw_64k"] / s16["figures"]["bare"]["bw_64k"], bw1, bw4))
+    add("")
+    for label in ("bare", "contained"):
+        add("- %s: %s" % (label, cmdline(s16["argv"][label], b.w)))
+    add("")
