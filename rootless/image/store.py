@@ -412,46 +412,17 @@ class Store:
         return self._share_bits or 0
 
     def _with_shared(self, own: Dict[str, ImageRecord]) -> Dict[str, ImageRecord]:
-        """``own`` and, after it, the images of each image store not listed already; a tag
-        or digest name belongs to the first store listing it (this one first)."""
+        """``own`` and, after it, the images stores' (``image.stores.merge``)."""
         if not self.shared:
             return own
-        merged = dict(own)
-        names = {n for r in own.values() for n in r.repo_tags + r.repo_digests}
-        for paths in self.shared:
-            data = fsutil.read_json(paths.images_index, {"version": INDEX_VERSION, "images": {}})
-            if not isinstance(data, dict) or data.get("version") != INDEX_VERSION:
-                raise StoreError("image store %s: %s is not an index this rootless reads (version %r); "
-                                 "prepare the store with this version, or leave it out of --image-store"
-                                 % (paths.root, paths.images_index, (data or {}).get("version")
-                                    if isinstance(data, dict) else None))
-            for key, value in data["images"].items():
-                rec = ImageRecord.from_json(value)
-                tags = [t for t in rec.repo_tags if t not in names]
-                digests = [d for d in rec.repo_digests if d not in names]
-                names.update(tags + digests)
-                if key in merged:  # listed already: a copy with the names it adds (own
-                    if tags or digests:  # records are never changed here)
-                        first = merged[key]
-                        merged[key] = ImageRecord(first.id, first.manifest, first.layers,
-                                                  first.repo_tags + tags, first.repo_digests + digests,
-                                                  first.created, first.size, first.added)
-                    continue
-                rec.repo_tags, rec.repo_digests = tags, digests
-                merged[key] = rec
-                self.origin[key] = paths.root
+        from rootless.image import stores
+        merged, origin = stores.merge(own, self._shared_indexes())
+        self.origin.update(origin)
         return merged
 
-    def _store_naming(self, name: str) -> str:
-        """The first image store whose own index finds ``name`` ("" if none does)."""
-        for paths in self.shared:
-            index = fsutil.read_json(paths.images_index) or {}
-            try:
-                find_image({k: ImageRecord.from_json(v) for k, v in index.get("images", {}).items()}, name)
-                return paths.root
-            except (NotFound, Conflict):
-                continue
-        return ""
+    def _shared_indexes(self):
+        from rootless.image import stores
+        return [(paths.root, stores.read_index(paths)) for paths in self.shared]
 
     def images(self, shared: bool = True) -> List[ImageRecord]:
         """Every image, the image stores' included unless ``shared`` is false."""
@@ -525,7 +496,8 @@ class Store:
                 own = find_image(images, name)
             except NotFound:
                 found = find_image(self._with_shared(images), name)  # NotFound: not anywhere
-                where = self._store_naming(name) or self.origin.get(found.id, "")
+                from rootless.image import stores
+                where = stores.naming(self._shared_indexes(), name) or self.origin.get(found.id, "")
                 raise Conflict("image %s is in the read-only image store %s; remove it there "
                                "(rootless --root %s rmi %s)" % (name, where, where, name))
             return removal.remove(images, own, name, force, usage)
