@@ -63,9 +63,9 @@ def s15_stores(b, key="s15"):
     figures = {"store": _tree(mine), "tree": _tree(tree), "sif": _file(sif), "archive": _file(archive)}
     common = ["run", "--rm", "--network", "host", "debian", "true"]
     cmds = [("own store (overlay)", b.rl(own) + common, None),
-            ("--image-store, the same user's (overlay, in place)",
+            ("image store of the same user (overlay, in place)",
              b.rl(consumer) + ["--image-store", mine] + common, None),
-            ("--image-store, root's (fuse-overlayfs squash_to_root, in place)",
+            ("image store of root (fuse-overlayfs squash_to_root, in place)",
              b.rl(consumer) + ["--image-store", roots] + common, None)]
     for _, argv, _ in cmds:
         b.check_once(argv)
