@@ -89,11 +89,9 @@ def _ratios(s16, best=True):
 
 
 def summary(b, add, ms):
-    s16 = b.sections.get("s16")
+    from bench_targets import measured
+    s16 = measured(b, add, "s16", "MPI ping-pong")
     if not s16:
-        return
-    if s16.get("missing"):
-        add("- MPI ping-pong (s16): not measured, %s." % s16["missing"])
         return
     lat, bw1, bw4 = _ratios(s16)
     met = lat <= LATENCY_TARGET and min(bw1, bw4) >= BANDWIDTH_TARGET
@@ -105,14 +103,9 @@ def summary(b, add, ms):
 
 
 def section(b, add, timing_cells, cmdline):
-    s16 = b.sections.get("s16")
+    from bench_targets import open_section
+    s16 = open_section(b, add, "s16", "14. MPI ranks in containers (s16)")
     if not s16:
-        return
-    add("## 14. MPI ranks in containers (s16)")
-    add("")
-    if s16.get("missing"):
-        add("Not measured: %s." % s16["missing"])
-        add("")
         return
     add("Two ranks on this node, the host's mpirun (Open MPI 4.1, vader shared memory with CMA single "
         "copy), the bench user; bare and in containers alternating for %d rounds of %s round trips per "

@@ -11,7 +11,7 @@ and overlay, as s9 does; the store is on the work dir's file system.
 import os
 import subprocess
 
-from bench_targets import cpu_table
+from bench_targets import cpu_table, open_section
 
 SLURM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slurm-cluster")
 
@@ -42,11 +42,9 @@ def s14_slurm(b):
 
 
 def summary(b, add, ms):
-    s14 = b.sections.get("s14")
+    from bench_targets import measured
+    s14 = measured(b, add, "s14", "container start in a Slurm job")
     if not s14:
-        return
-    if s14.get("missing"):
-        add("- container start in a Slurm job (s14): not measured, %s." % s14["missing"])
         return
     srun, job, alone = s14["results"]
     add("- **container start in a Slurm job (s14): `srun -n1 run --rm busybox true` %s vs `srun -n1 true` %s: "
@@ -55,14 +53,8 @@ def summary(b, add, ms):
 
 
 def section(b, add, timing_cells, cmdline):
-    s14 = b.sections.get("s14")
+    s14 = open_section(b, add, "s14", "12. A container's start in a Slurm job step (s14)")
     if not s14:
-        return
-    add("## 12. A container's start in a Slurm job step (s14)")
-    add("")
-    if s14.get("missing"):
-        add("Not measured: %s." % s14["missing"])
-        add("")
         return
     add("The one-node cluster of scripts/slurm-cluster (slurm-wlm, `proctrack/linuxproc`, no cgroup), "
         "the bench user submitting. Store: %s; load average %s at the start. One hyperfine invocation "

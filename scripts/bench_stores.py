@@ -76,8 +76,9 @@ def s15_stores(b, key="s15"):
 
 
 def summary(b, add, ms):
-    s15 = b.sections.get("s15")
-    if not s15 or s15.get("missing"):
+    from bench_targets import measured
+    s15 = measured(b, add, "s15", "image stores")
+    if not s15:
         return
     store, sif = s15["figures"]["store"], s15["figures"]["sif"]
     own, same, other = s15["results"]
@@ -89,15 +90,9 @@ def summary(b, add, ms):
 
 
 def section(b, add, timing_cells, cmdline):
-    from bench_targets import cpu_table
-    s15 = b.sections.get("s15")
+    from bench_targets import cpu_table, open_section
+    s15 = open_section(b, add, "s15", "13. Read-only image stores (s15)")
     if not s15:
-        return
-    add("## 13. Read-only image stores (s15)")
-    add("")
-    if s15.get("missing"):
-        add("Not measured: %s." % s15["missing"])
-        add("")
         return
     add("The Debian test image (`debian-docker.tar`) on the work dir's file system: %s; load average %s "
         "at the start. What each way of keeping it puts on the file system a cluster would share "

@@ -126,6 +126,31 @@ def summary(b, add, ms):
                                             _verdict(ratio, EXEC_TO_PODMAN), rl["min"] / pod["min"]))
 
 
+def measured(b, add, key, what):
+    """A scenario's results for the summary, or None (with a line saying why when it ran
+    but could not measure)."""
+    found = b.sections.get(key)
+    if found and found.get("missing"):
+        add("- %s (%s): not measured, %s." % (what, key, found["missing"]))
+        return None
+    return found
+
+
+def open_section(b, add, key, title):
+    """A report section's heading; the scenario's results, or None when it did not run or
+    was not measured (its reason is then written under the heading)."""
+    found = b.sections.get(key)
+    if not found:
+        return None
+    add("## " + title)
+    add("")
+    if found.get("missing"):
+        add("Not measured: %s." % found["missing"])
+        add("")
+        return None
+    return found
+
+
 def cpu_table(add, results, timing_cells):
     """A table of hyperfine results with their CPU times (this module's, bench_slurm's)."""
     add("| command | mean ± σ | median | min | CPU user / system (mean) |")
