@@ -58,10 +58,11 @@ def main(bundle, chan, parent: int, debug=None) -> int:
         sync.send(chan, "cgroup")
         sync.raise_error(sync.recv(chan))
     _unshare_rest(bundle.namespaces)
+    joins_network = any(flag == ns.CLONE_NEWNET for _, flag in joined or ())
     if joined:
         ns.join(joined)  # the other's network or pid namespace: its user namespace owns them
-    elif "network" in bundle.namespaces:
-        ns.loopback_up()
+    if "network" in bundle.namespaces and not joins_network:
+        ns.loopback_up()  # a network namespace of its own (a --pid container:NAME joiner's too)
     set_sysctls(bundle.sysctl)
     if bundle.owners and not os.path.exists(bundle.owners + ".applied"):
         apply_owners(rootfs, _read_owners(bundle.owners), bundle.owners + ".applied")

@@ -42,3 +42,15 @@ def test_bad_pid_modes_are_refused_before_anything_is_made(prl):
         failed = prl("run", "--rm", "--pid", mode, "busybox", "true", check=False)
         assert failed.returncode == 125 and words in failed.stderr, (mode, failed.stderr)
     assert prl.out("ps", "-aq") == ""
+
+
+def test_a_joiner_with_a_network_of_its_own_has_its_loopback_up(prl):
+    prl("run", "-d", "--name", "holder2", "--network", "host", "busybox", "sleep", "300")
+    try:
+        shown = prl.out("run", "--rm", "--pid", "container:holder2", "--network", "none", "busybox",
+                        "sh", "-c", "ip -o link show lo; ip -o link | wc -l")
+        lo, count = shown.split("\n")[:2]
+        assert ",UP," in lo or "<LOOPBACK,UP" in lo, lo
+        assert count.strip() == "1"  # its own namespace: loopback only, not the host's links
+    finally:
+        prl("rm", "-f", "holder2", check=False)
