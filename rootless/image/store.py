@@ -106,7 +106,7 @@ class Store:
                 self._share(d, True)
             if os.path.exists(self.paths.images_index):
                 self._share(self.paths.images_index, False)
-            if self._share_bits:  # the root opened since some layers were added: open them too
+            if self._shared_bits():  # the root opened since some layers were added: open them too
                 for name in os.listdir(self.paths.layers):
                     path = os.path.join(self.paths.layers, name)
                     if os.stat(path).st_mode & self._share_bits != self._share_bits:
@@ -121,17 +121,14 @@ class Store:
         by the others' ``--image-store``. Only the store's own parts are opened: the index,
         blobs, layer directories and their records. What a layer's files allow is the
         image's business, as is what containers and work in progress keep to themselves."""
-        if self._share_bits is None:
-            try:
-                self._share_bits = os.stat(self.paths.root).st_mode & 0o055
-            except OSError:
-                self._share_bits = 0
-        if self._share_bits:
+        if self._shared_bits():
             bits = self._share_bits if directory else self._share_bits & 0o044
             try:
                 st = os.lstat(path)
                 if not os.path.islink(path):
-                    os.chmod(path, (st.st_mode & 0o7777) | bits)
+                    # ...and nobody else may write it (records written by a version whose
+                    # unpack left them 0666 lose that here, before others can reach them).
+                    os.chmod(path, (st.st_mode & 0o7755) | bits)
             except OSError:
                 pass
 
@@ -405,11 +402,16 @@ class Store:
     def _write_index(self, images: Dict[str, ImageRecord]) -> None:
         fsutil.atomic_write_json(self.paths.images_index, {
             "version": INDEX_VERSION, "images": {k: v.to_json() for k, v in images.items()}},
-            0o600 | (self._share_bits_now() & 0o044))
+            0o600 | (self._shared_bits() & 0o044))
 
-    def _share_bits_now(self) -> int:
-        self._share(self.paths.root, True)  # reads the bits once (the root is the reference)
-        return self._share_bits or 0
+    def _shared_bits(self) -> int:
+        """The group/other read and search bits of the store's root, read once."""
+        if self._share_bits is None:
+            try:
+                self._share_bits = os.stat(self.paths.root).st_mode & 0o055
+            except OSError:
+                self._share_bits = 0
+        return self._share_bits
 
     def _with_shared(self, own: Dict[str, ImageRecord]) -> Dict[str, ImageRecord]:
         """``own`` and, after it, the images stores' (``image.stores.merge``)."""

@@ -84,7 +84,7 @@ def test_a_store_opened_to_others_keeps_what_it_adds_readable(own_store):
             [os.path.join(layers, name) for name in os.listdir(layers)] + \
             [os.path.join(layers, name, "meta.json") for name in os.listdir(layers)]:
         mode = os.stat(path).st_mode
-        assert mode & 0o044 == 0o044, (path, oct(mode))
+        assert mode & 0o044 == 0o044 and not mode & 0o022, (path, oct(mode))
         if stat.S_ISDIR(mode):
             assert mode & 0o011 == 0o011, (path, oct(mode))
     assert stat.S_IMODE(os.stat(os.path.join(own_store.root, "tmp")).st_mode) == 0o700  # work stays private
