@@ -84,9 +84,9 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
     if keep_id and not opts.user:
         user = users.User(os.getuid(), os.getgid(), (), "", "/")
     stores = sorted({store.layer_store(d) for d in image.layers} - {paths.root})  # image stores used
-    driver, why = rootfs.choose(opts.storage_driver or None, probed["rootfs"]["choice"], layers,
-                                tuple((d, (probed.get("image_stores") or {}).get(d) or {}) for d in stores))
-    foreign = any(((probed.get("image_stores") or {}).get(d) or {}).get("foreign") for d in stores)
+    answers = tuple((d, (probed.get("image_stores") or {}).get(d) or {}) for d in stores)
+    driver, why = rootfs.choose(opts.storage_driver or None, probed["rootfs"]["choice"], layers, answers)
+    foreign = any(answer.get("foreign") for _, answer in answers)  # another user's layers
     squash = foreign and driver == "fuse-overlayfs"
     cid = state.new_id()
     name = opts.name  # "": Containers.create generates one
@@ -161,16 +161,12 @@ def create(paths: Paths, store, opts: CreateOptions, debug=None, image=None) -> 
         _write(cdir, "hosts", hosts_file(hostname, cid, opts.add_hosts))
         _write(cdir, "resolv.conf", resolv_conf(_host_resolv(), opts.dns or network["nameservers"] or (),
                                                 opts.dns_search, opts.dns_options))
-        if driver == "copy" and foreign:
-            copier = rootfs.get(driver)
-            copier.prepare(cdir, layers, foreign=True)
-            if copier.unreadable:  # the CLI prints it after the create
-                record["rootfs_notice"] = (
-                    "rootless: notice: %d entries of the image store's layers only their owner may "
-                    "read are empty in the container (first: /%s); fuse-overlayfs would show them as they are"
-                    % (len(copier.unreadable), copier.unreadable[0]))
-        else:
-            rootfs.get(driver).prepare(cdir, layers)
+        unreadable = rootfs.get(driver).prepare(cdir, layers, foreign)
+        if unreadable:  # the CLI prints it after the create
+            record["rootfs_notice"] = (
+                "rootless: notice: %d entries of the image store's layers only their owner may "
+                "read are empty in the container (first: /%s); fuse-overlayfs would show them as they are"
+                % (len(unreadable), unreadable[0]))
     if debug:
         debug("container %s: driver %s (%s), id mapping %s" % (cid[:12], driver, why, strategy.name))
     try:

@@ -74,7 +74,8 @@ def system_info(ctx, probe_again: bool = False) -> dict:
     probed = dict(probes.collect(p, refresh=probe_again))
     probed["network"] = _network_probe()  # not cached: it depends on PATH, and costs a PATH walk
     counts = _container_counts(p)
-    images = ctx.store().images() if os.path.exists(p.images_index) or p.image_stores else []
+    store = ctx.store()
+    images = store.images() if os.path.exists(p.images_index) or p.image_stores else []
     fs = paths_mod.fs_type(p.root)
     driver = (probed.get("rootfs") or {}).get("choice", "")
     from rootless.cgroups import detect
@@ -113,7 +114,7 @@ def system_info(ctx, probe_again: bool = False) -> dict:
         "StorageRootFilesystem": fs,
         "StorageRootReason": p.root_reason,
         "RunDir": p.run,
-        "ImageStores": _image_stores(p, probed),
+        "ImageStores": _image_stores(store, probed) if p.image_stores else [],
         "Uid": os.getuid(),
         "Network": _network_info(probed["network"]),
         "Cgroups": cgroups.as_dict(),
@@ -122,17 +123,12 @@ def system_info(ctx, probe_again: bool = False) -> dict:
     return info
 
 
-def _image_stores(p, probed: dict) -> list:
+def _image_stores(store, probed: dict) -> list:
     """Each read-only image store: where, its file system, how containers use its layers."""
-    from rootless import fsutil
     result = []
-    for root in p.image_stores:
+    for root, index in store.shared_indexes():  # read once for images above too
         answer = (probed.get("image_stores") or {}).get(root) or {}
-        try:
-            count = len(((fsutil.read_json(os.path.join(root, "images.json")) or {}).get("images")) or {})
-        except (OSError, ValueError):
-            count = 0
-        result.append({"Path": root, "Filesystem": answer.get("fs", ""), "Images": count,
+        result.append({"Path": root, "Filesystem": answer.get("fs", ""), "Images": len(index),
                        "Layers": answer.get("choice", ""), "Reason": answer.get("reason", "")})
     return result
 

@@ -21,7 +21,7 @@ are, never copied and never written. Nothing here locks them (they may not be ou
 write): their preparer's atomic publication is what makes reading them while it adds
 images safe (a layer appears whole, by rename, before ``images.json``, replaced atomically,
 names it). A store whose root its owner opened to others (``chmod 755 DIR``, or 750 for a
-group) keeps what it adds readable to them (``_share``).
+group) keeps what it adds readable to them (``image.stores.share_store``).
 
 Concurrency: ``images.json`` changes under an exclusive index lock; each layer is unpacked
 under its own lock, so two loads sharing a layer store it once; loads hold the GC lock
@@ -83,7 +83,8 @@ class Store:
         self.max_layer_size = max_layer_size or _env_size("ROOTLESS_MAX_LAYER_SIZE") or DEFAULT_MAX_LAYER_SIZE
         self.debug = debug or (lambda msg: None)
         self._ready = False
-        self._share_bits = None  # the group/other bits of the root, read once (see _share)
+        self._share_bits = None  # the group/other bits of the root, read once (_shared_bits)
+        self._indexes = None  # the image stores' indexes, read once (shared_indexes)
         self.shared = tuple(paths_mod.Paths(root=d, run=paths.run) for d in paths.image_stores)
         self.origin = {}  # image ID -> the image store root it was found in (by images/lookup)
 
@@ -102,35 +103,12 @@ class Store:
             paths_mod.ensure_private_dir(self.paths.root)
             for d in (self.paths.blobs, self.paths.layers, self.paths.tmp, self.paths.locks):
                 os.makedirs(d, mode=0o700, exist_ok=True)
-            for d in (os.path.dirname(self.paths.blobs), self.paths.blobs, self.paths.layers):
-                self._share(d, True)
-            if os.path.exists(self.paths.images_index):
-                self._share(self.paths.images_index, False)
-            if self._shared_bits():  # the root opened since some layers were added: open them too
-                for name in os.listdir(self.paths.layers):
-                    path = os.path.join(self.paths.layers, name)
-                    if os.stat(path).st_mode & self._share_bits != self._share_bits:
-                        self._share_layer(path)
+            if self._shared_bits():  # a root its owner opened to others (image.stores.share_store)
+                from rootless.image import stores
+                stores.share_store(self.paths, self._shared_bits())
             paths_mod.notice_once(self.paths)
             self._ready = True
         return self
-
-    def _share(self, path: str, directory: bool) -> None:
-        """Give ``path`` the read (and, for a directory, search) bits that the owner gave
-        the store's root for group and others: a shared store prepared by one user is read
-        by the others' ``--image-store``. Only the store's own parts are opened: the index,
-        blobs, layer directories and their records. What a layer's files allow is the
-        image's business, as is what containers and work in progress keep to themselves."""
-        if self._shared_bits():
-            bits = self._share_bits if directory else self._share_bits & 0o044
-            try:
-                st = os.lstat(path)
-                if not os.path.islink(path):
-                    # ...and nobody else may write it (records written by a version whose
-                    # unpack left them 0666 lose that here, before others can reach them).
-                    os.chmod(path, (st.st_mode & 0o7755) | bits)
-            except OSError:
-                pass
 
     def lock(self, name: str, shared: bool = False, blocking: bool = True) -> fsutil.FileLock:
         return fsutil.FileLock(os.path.join(self.paths.locks, name), shared, blocking)
@@ -310,20 +288,13 @@ class Store:
             final = self.paths.layer(diff_id)
             if not os.path.exists(os.path.join(final, "meta.json")):
                 fsutil.remove_tree(final)  # a leftover without meta.json is incomplete
-                self._share_layer(layer_dir)
+                if self._shared_bits():
+                    from rootless.image import stores
+                    stores.share_layer(layer_dir, self._shared_bits())
                 os.rename(layer_dir, final)
                 fsutil.fsync_dir(self.paths.layers)
         self.debug("layer %s unpacked in %.2fs (%d entries)" % (diff_id[:19], time.monotonic() - started, record.entries))
         return self.layer_info(diff_id)
-
-    def _share_layer(self, layer_dir: str) -> None:
-        """A layer's directory and its records, opened as the store's root is (``_share``);
-        its ``diff`` keeps the image's own modes."""
-        self._share(layer_dir, True)
-        for name in os.listdir(layer_dir):
-            path = os.path.join(layer_dir, name)
-            if name != "diff":
-                self._share(path, os.path.isdir(path) and not os.path.islink(path))
 
     def _unpack_region(self, region, layer_dir: str, what: str):
         """Unpack an uncompressed blob straight from the file holding it; None when the
@@ -407,10 +378,8 @@ class Store:
     def _shared_bits(self) -> int:
         """The group/other read and search bits of the store's root, read once."""
         if self._share_bits is None:
-            try:
-                self._share_bits = os.stat(self.paths.root).st_mode & 0o055
-            except OSError:
-                self._share_bits = 0
+            from rootless.image import stores
+            self._share_bits = stores.share_bits(self.paths.root)
         return self._share_bits
 
     def _with_shared(self, own: Dict[str, ImageRecord]) -> Dict[str, ImageRecord]:
@@ -418,13 +387,17 @@ class Store:
         if not self.shared:
             return own
         from rootless.image import stores
-        merged, origin = stores.merge(own, self._shared_indexes())
+        merged, origin = stores.merge(own, self.shared_indexes())
         self.origin.update(origin)
         return merged
 
-    def _shared_indexes(self):
-        from rootless.image import stores
-        return [(paths.root, stores.read_index(paths)) for paths in self.shared]
+    def shared_indexes(self):
+        """(root, index) of each image store, read once a command (a store's preparer
+        replaces its index atomically: one snapshot serves the whole command)."""
+        if self._indexes is None:
+            from rootless.image import stores
+            self._indexes = [(paths.root, stores.read_index(paths)) for paths in self.shared]
+        return self._indexes
 
     def images(self, shared: bool = True) -> List[ImageRecord]:
         """Every image, the image stores' included unless ``shared`` is false."""
@@ -499,7 +472,7 @@ class Store:
             except NotFound:
                 found = find_image(self._with_shared(images), name)  # NotFound: not anywhere
                 from rootless.image import stores
-                where = stores.naming(self._shared_indexes(), name) or self.origin.get(found.id, "")
+                where = stores.naming(self.shared_indexes(), name) or self.origin.get(found.id, "")
                 raise Conflict("image %s is in the read-only image store %s; remove it there "
                                "(rootless --root %s rmi %s)" % (name, where, where, name))
             return removal.remove(images, own, name, force, usage)

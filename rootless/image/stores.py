@@ -1,4 +1,5 @@
-"""Read-only image stores (``--image-store``): their indexes, read and merged after ours.
+"""Read-only image stores (``--image-store``): their indexes, read and merged after ours;
+and, on the preparer's side, the modes that let others read a store.
 
 An image store is another storage root, read and never written (``image.store`` says
 why reading it needs no lock). Its images come after this store's own, in the order the
@@ -8,6 +9,8 @@ a copy, so that a merged view never changes a record ``update_index`` would writ
 """
 
 from __future__ import annotations
+
+import os
 
 TYPE_CHECKING = False  # typing costs every run ~2 ms to import; no annotation is evaluated
 if TYPE_CHECKING:
@@ -59,3 +62,47 @@ def naming(others: Iterable[Tuple[str, Dict[str, ImageRecord]]], name: str) -> s
         except (NotFound, Conflict):
             continue
     return ""
+
+
+def share_bits(root: str) -> int:
+    """The group/other read and search bits the owner gave the store's root (0: private)."""
+    try:
+        return os.stat(root).st_mode & 0o055
+    except OSError:
+        return 0
+
+
+def share(path: str, bits: int, directory: bool) -> None:
+    """Give ``path`` the read (a directory: and search) ``bits`` of the store's root, and
+    take any group or other write bit off (records written by a version whose umask-0
+    unpack left them 0666 lose it here, before others can reach them)."""
+    try:
+        st = os.lstat(path)
+        if not os.path.islink(path):
+            os.chmod(path, (st.st_mode & 0o7755) | (bits if directory else bits & 0o044))
+    except OSError:
+        pass
+
+
+def share_layer(layer_dir: str, bits: int) -> None:
+    """A layer's directory and its records opened so; its ``diff`` keeps the image's modes."""
+    share(layer_dir, bits, True)
+    for name in os.listdir(layer_dir):
+        path = os.path.join(layer_dir, name)
+        if name != "diff":
+            share(path, bits, os.path.isdir(path) and not os.path.islink(path))
+
+
+def share_store(paths, bits: int) -> None:
+    """The store's own parts opened to the classes its root is open to: the index, blobs,
+    layer directories and their records (a root opened after layers were added opens
+    them here). What a layer's files allow is the image's business, as is what containers
+    and work in progress keep to themselves."""
+    for d in (os.path.dirname(paths.blobs), paths.blobs, paths.layers):
+        share(d, bits, True)
+    if os.path.exists(paths.images_index):
+        share(paths.images_index, bits, False)
+    for name in os.listdir(paths.layers):
+        path = os.path.join(paths.layers, name)
+        if os.stat(path).st_mode & bits != bits:
+            share_layer(path, bits)

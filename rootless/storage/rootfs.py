@@ -37,10 +37,13 @@ class Overlay:
     # runtime.changes compares with the image's layers).
     upper = True
 
-    def prepare(self, cdir: str, layers: Layers) -> None:
+    def prepare(self, cdir: str, layers: Layers, foreign: bool = False) -> List[str]:
+        """Nothing of the layers is read here: what a foreign store's owner alone may
+        read stays so (the mount shows it as it is), so nothing is listed."""
         for d in ("upper", "work", "merged"):
             os.mkdir(os.path.join(cdir, d), 0o700)
         os.chmod(os.path.join(cdir, "upper"), 0o755)
+        return []
 
     def writable(self, cdir: str) -> str:
         """The container's own changes (its writable layer): what ``ps -s`` measures."""
@@ -167,16 +170,15 @@ class Copy:
     name = "copy"
     upper = False
 
-    def __init__(self):
-        self.unreadable = []  # what prepare could not read (another user's image store)
-
-    def prepare(self, cdir: str, layers: Layers, foreign: bool = False) -> None:
+    def prepare(self, cdir: str, layers: Layers, foreign: bool = False) -> List[str]:
         """``foreign``: some layers are another user's: what only its owner may read is
-        left empty (``unreadable`` lists it); of our own layers, that fails."""
+        left empty, and listed in the result; of our own layers, that fails."""
         from rootless.storage.copy import flatten
         rootfs = os.path.join(cdir, "rootfs")
         os.mkdir(rootfs, 0o755)
-        flatten(layers, rootfs, self.unreadable if foreign else None)
+        unreadable = []
+        flatten(layers, rootfs, unreadable if foreign else None)
+        return unreadable
 
     def mount(self, cdir: str, layers: Layers, volatile: bool = False) -> str:
         return os.path.join(cdir, "rootfs")
